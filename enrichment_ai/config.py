@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     language_min_confidence: float = Field(
         0.5, ge=0, le=1, description="Below this the language is 'und'"
     )
+    language_min_letters: int = Field(
+        4, ge=0, description="Fewer letters (an ideograph/kana counts 3; URLs/mentions stripped) -> 'und'"
+    )
+    language_accuracy: Literal["high", "low"] = Field(
+        "high", description="lingua mode: 'high' (5-grams, best on short text) or 'low' (trigrams, less memory)"
+    )
     encoder: str | None = Field(
         None,
         description="Local path or Hugging Face id of the shared encoder; unset = all-MiniLM-L6-v2 "
