@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(64, ge=1, description="Most events analysed in one micro-batch")
     batch_max_wait_ms: int = Field(250, ge=0, description="Longest an event waits for its batch to fill")
     visibility_timeout_s: int = Field(
-        3600, ge=60, description="Redis visibility timeout: an unacked task is redelivered after this"
+        3600,
+        ge=1,
+        description="Redis visibility timeout: a task fetched but not acked (its worker died) is "
+        "redelivered after this; keep it above the longest batch plus retry countdown",
     )
     task_max_retries: int = Field(8, ge=0, description="Retries for transient DB/broker errors")
     sweep_grace_s: int = Field(300, ge=0, description="A message without analysis this old is re-enqueued")
