@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     hf_label_maps: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="Per-task mapping from checkpoint labels to ours"
     )
+    hf_languages: list[str] = Field(
+        default_factory=lambda: ["en"], description="Languages the hf_models checkpoints support (others get NULL)"
+    )
 
     # --- moderation, summaries, rollups -----------------------------------------
     toxicity_threshold: float = Field(
