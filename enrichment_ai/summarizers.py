@@ -1,0 +1,228 @@
+"""Summarizers: a window of chat messages in, one :class:`Summary` out (no I/O).
+
+- :class:`ExtractiveSummarizer` (default, offline, CPU): ranks the window's informative
+  messages by centrality over the shared encoder's embeddings, picks key points with
+  maximal marginal relevance, attributes every quote to its author and keeps the id of the
+  message it came from. A window without information says so instead of inventing one.
+- :class:`Seq2SeqSummarizer`: any local Hugging Face seq2seq checkpoint (T5, BART, …)
+  writes the summary sentence; key points still come from the extractive ranking so they
+  always link to real messages.
+
+Formulas and thresholds are documented in ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+
+#: What a toxic quote is replaced with, in summaries and in abstractive model input.
+MASK = "[message hidden: flagged as toxic]"
+#: Summary of a window where nothing informative was said.
+SMALL_TALK = "Small talk; no key points."
+#: Fewest content words that make a message a key-point candidate.
+MIN_CONTENT_WORDS = 4
+MAX_KEY_POINTS = 5
+MMR_LAMBDA = 0.7
+DUPLICATE_SIMILARITY = 0.95
+QUOTE_CHARS = 200
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_FILLER = frozenset(
+    """
+    the and for you your are was were but not all any can had has have her his how its
+    our out who why what when where which with this that these those there their they them
+    then than too very just yes yeah yep nope okay ok lol lmao rofl haha hahaha hehe omg
+    wow nice cool good great thanks thank thx ty np hey hello hiya morning night evening
+    afternoon bye cya see soon gonna wanna got get gets getting sure well also really
+    like from into about been being will would could should did does doing done its it's
+    i'm im you're youre dont don't cant can't same here too all guys everyone anyone some
+    one two lot lots much more most still even back over now today tonight tomorrow
+    """.split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowMessage:
+    """One message of a summary window, as the summarizer needs it."""
+
+    id: UUID
+    author_id: UUID
+    author: str
+    text: str
+    toxic: bool = False
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a summarizer produces for one window."""
+
+    summary: str
+    key_points: list[str] = field(default_factory=list)
+    key_point_message_ids: list[UUID] = field(default_factory=list)
+    participants: list[UUID] = field(default_factory=list)
+    message_count: int = 0
+    small_talk: bool = False
+    model: str = "extractive.v1"
+
+
+def content_words(text: str) -> int:
+    """Words that carry information: not filler, at least 3 letters or a number;
+    CJK runs count one word per two characters."""
+    n = 0
+    for tok in _WORD.findall(text.lower()):
+        if _CJK.search(tok):
+            n += max(1, len(_CJK.findall(tok)) // 2)
+        elif (len(tok) >= 3 or tok.isdigit()) and tok not in _FILLER:
+            n += 1
+    return n
+
+
+def quote(msg: WindowMessage) -> str:
+    """``"author: text"``, shortened, with toxic text masked."""
+    text = MASK if msg.toxic else " ".join(msg.text.split())
+    if len(text) > QUOTE_CHARS:
+        text = text[: QUOTE_CHARS - 1].rstrip() + "…"
+    return f"{msg.author}: {text}"
+
+
+def participants(window: Sequence[WindowMessage]) -> tuple[list[UUID], list[str]]:
+    """Authors in order of first appearance (ids, names)."""
+    ids: dict[UUID, str] = {}
+    for m in window:
+        ids.setdefault(m.author_id, m.author)
+    return list(ids), list(ids.values())
+
+
+def _who(names: list[str]) -> str:
+    shown = ", ".join(names[:4])
+    return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def mmr_select(emb: np.ndarray, k: int, lam: float = MMR_LAMBDA) -> list[int]:
+    """Indices of ``k`` rows of L2-normalised ``emb`` by maximal marginal relevance:
+    centrality (mean similarity to the others) traded against similarity to what is
+    already chosen; near-duplicates (≥ DUPLICATE_SIMILARITY) are never both chosen."""
+    n = len(emb)
+    if n == 0:
+        return []
+    sim = emb @ emb.T
+    centrality = (sim.sum(axis=1) - np.diag(sim)) / max(1, n - 1)
+    chosen: list[int] = []
+    while len(chosen) < min(k, n):
+        best, best_val = -1, -math.inf
+        for i in range(n):
+            if i in chosen:
+                continue
+            redundancy = max((sim[i, j] for j in chosen), default=0.0)
+            if chosen and redundancy >= DUPLICATE_SIMILARITY:
+                continue
+            val = lam * centrality[i] - (1 - lam) * redundancy
+            if val > best_val:
+                best, best_val = i, val
+        if best < 0:
+            break
+        chosen.append(best)
+    return chosen
+
+
+class ExtractiveSummarizer:
+    """Centrality + MMR over shared-encoder embeddings; quotes attributed to authors."""
+
+    name = "extractive.v1"
+
+    def __init__(self, embed: Embed, *, max_points: int = MAX_KEY_POINTS) -> None:
+        self._embed = embed
+        self._max_points = max_points
+
+    def load(self) -> ExtractiveSummarizer:
+        return self
+
+    def key_points(self, window: Sequence[WindowMessage]) -> list[WindowMessage]:
+        """The chosen key-point messages in chronological order ([] for small talk)."""
+        candidates = [m for m in window if content_words(m.text) >= MIN_CONTENT_WORDS]
+        if len(candidates) < 2:
+            return []
+        emb = np.asarray(self._embed([m.text for m in candidates]), dtype=np.float32)
+        norms = np.linalg.norm(emb, axis=1, keepdims=True)
+        emb = emb / np.where(norms == 0, 1, norms)
+        k = min(self._max_points, max(1, math.ceil(len(candidates) / 5)))
+        picked = sorted(mmr_select(emb, k))
+        return [candidates[i] for i in picked]
+
+    def summarize(self, window: Sequence[WindowMessage]) -> Summary:
+        ids, names = participants(window)
+        points = self.key_points(window)
+        head = f"{len(window)} messages from {len(ids)} participants ({_who(names)})."
+        if not points:
+            text = f"{SMALL_TALK} {head}"
+        else:
+            text = f"{head} " + " ".join(q if q.endswith((".", "!", "?", "…")) else q + "." for q in map(quote, points))
+        return Summary(
+            summary=text,
+            key_points=[quote(m) for m in points],
+            key_point_message_ids=[m.id for m in points],
+            participants=ids,
+            message_count=len(window),
+            small_talk=not points,
+            model=self.name,
+        )
+
+
+class Seq2SeqSummarizer:
+    """A Hugging Face seq2seq checkpoint (local path or id in the local cache) writes the
+    summary; key points come from :class:`ExtractiveSummarizer`. Construct cheap,
+    :meth:`load` reads the weights (CPU)."""
+
+    def __init__(self, checkpoint: str, embed: Embed, *, max_new_tokens: int = 96) -> None:
+        self.checkpoint = checkpoint
+        self.name = f"seq2seq:{checkpoint}"
+        self._extractive = ExtractiveSummarizer(embed)
+        self._max_new_tokens = max_new_tokens
+        self._model: Any = None
+        self._tokenizer: Any = None
+
+    def load(self) -> Seq2SeqSummarizer:
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        self._tokenizer = AutoTokenizer.from_pretrained(self.checkpoint)
+        self._model = AutoModelForSeq2SeqLM.from_pretrained(self.checkpoint).eval()
+        return self
+
+    def _generate(self, transcript: str) -> str:
+        import torch
+
+        if self._model is None:
+            raise RuntimeError("Seq2SeqSummarizer.load() was not called")
+        prefix = "summarize: " if self._model.config.model_type == "t5" else ""
+        enc = self._tokenizer(prefix + transcript, return_tensors="pt", truncation=True, max_length=512)
+        with torch.inference_mode():
+            out = self._model.generate(**enc, max_new_tokens=self._max_new_tokens, num_beams=2)
+        return self._tokenizer.decode(out[0], skip_special_tokens=True).strip()
+
+    def summarize(self, window: Sequence[WindowMessage]) -> Summary:
+        base = self._extractive.summarize(window)
+        base.model = self.name
+        if base.small_talk:
+            return base  # never let a model invent a topic for small talk
+        transcript = "\n".join(quote(m) for m in window)  # toxic text is masked by quote()
+        generated = self._generate(transcript)
+        if generated:
+            base.summary = generated
+        return base
+
+
+def build_summarizer(summarizer: str, embed: Embed) -> ExtractiveSummarizer | Seq2SeqSummarizer:
+    """``'extractive'`` or a seq2seq checkpoint (``Settings.summarizer``); not loaded."""
+    if summarizer == "extractive":
+        return ExtractiveSummarizer(embed)
+    return Seq2SeqSummarizer(summarizer, embed)

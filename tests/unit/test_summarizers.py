@@ -1,0 +1,122 @@
+"""Summarizer logic without services: small talk, masking, attribution, MMR, seq2seq."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import numpy as np
+import pytest
+
+from enrichment_ai.summarizers import (
+    MASK,
+    SMALL_TALK,
+    ExtractiveSummarizer,
+    Seq2SeqSummarizer,
+    WindowMessage,
+    build_summarizer,
+    content_words,
+    mmr_select,
+)
+
+
+def bag_embed(texts):
+    """A deterministic bag-of-words embedding (hashing trick), L2-normalised."""
+    out = np.zeros((len(texts), 64), dtype=np.float32)
+    for i, t in enumerate(texts):
+        for w in t.lower().split():
+            out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 64] += 1
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def msg(author, text, toxic=False):
+    return WindowMessage(uuid.uuid4(), uuid.uuid5(uuid.NAMESPACE_DNS, author), author, text, toxic)
+
+
+def test_content_words_separates_small_talk():
+    assert content_words("lol") == 0
+    assert content_words("hey guys, good morning!") == 0
+    assert content_words("The deploy failed because the migration locked the messages table") >= 4
+
+
+def test_small_talk_window_says_so():
+    window = [msg("alice", "hi"), msg("bob", "hey hey"), msg("alice", "lol"), msg("carol", "good morning!")]
+    s = ExtractiveSummarizer(bag_embed).summarize(window)
+    assert s.summary.startswith(SMALL_TALK)
+    assert s.key_points == [] and s.key_point_message_ids == []
+    assert s.small_talk and s.message_count == 4
+    assert len(s.participants) == 3
+
+
+def test_key_points_are_attributed_and_linked():
+    window = [
+        msg("alice", "The release build fails on the database migration step again"),
+        msg("bob", "lol"),
+        msg("carol", "The database migration step locks the messages table for minutes"),
+        msg("bob", "Let's split the migration into batches and run it tonight"),
+    ]
+    s = ExtractiveSummarizer(bag_embed).summarize(window)
+    assert s.key_points, s
+    by_id = {m.id: m for m in window}
+    for point, mid in zip(s.key_points, s.key_point_message_ids, strict=True):
+        src = by_id[mid]
+        assert point.startswith(f"{src.author}: ")
+        assert src.text[:30] in point
+    assert "lol" not in " ".join(s.key_points)
+
+
+def test_toxic_quote_is_masked():
+    window = [
+        msg("alice", "You are a worthless idiot and everybody here hates your stupid code", toxic=True),
+        msg("bob", "The worthless stupid code review process everybody hates needs fixing"),
+    ]
+    s = ExtractiveSummarizer(bag_embed).summarize(window)
+    joined = s.summary + " ".join(s.key_points)
+    assert "idiot" not in joined
+    assert MASK in joined
+
+
+def test_mmr_skips_near_duplicates():
+    e = np.array([[1, 0], [1, 0], [0.6, 0.8]], dtype=np.float32)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    picked = mmr_select(e, 2)
+    assert sorted(picked) in ([0, 2], [1, 2])
+
+
+def _tiny_seq2seq(path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    words = "summarize : the release build fails on database migration step alice bob carol".split()
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2} | {w: i + 3 for i, w in enumerate(dict.fromkeys(words))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(path)
+    cfg = T5Config(vocab_size=len(vocab), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
+                   num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    import torch
+
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(cfg).save_pretrained(path)
+
+
+def test_seq2seq_summarizer_loads_tiny_random_checkpoint(tmp_path):
+    _tiny_seq2seq(tmp_path / "t5")
+    summ = build_summarizer(str(tmp_path / "t5"), bag_embed)
+    assert isinstance(summ, Seq2SeqSummarizer)
+    window = [
+        msg("alice", "The release build fails on the database migration step again"),
+        msg("carol", "The database migration step locks the messages table for minutes"),
+    ]
+    s = summ.load().summarize(window)
+    assert s.model.startswith("seq2seq:")
+    assert isinstance(s.summary, str) and s.summary
+    assert s.key_point_message_ids  # key points stay extractive, linked to messages
+
+
+def test_seq2seq_requires_load(tmp_path):
+    summ = Seq2SeqSummarizer(str(tmp_path), bag_embed)
+    with pytest.raises(RuntimeError):
+        summ.summarize([msg("a", "The release build fails on the database migration"),
+                        msg("b", "The database migration step locks the messages table")])
