@@ -1,0 +1,104 @@
+"""The Celery application: broker, queues, routing, ack policy and the beat schedule.
+
+Nothing here runs at import. :func:`create_app` builds a configured app from a
+:class:`~enrichment_ai.config.Settings`; ``workers/celery_app.py`` is the one place
+that builds it from the environment, for ``celery -A workers.celery_app …``.
+
+Delivery guarantees (see README, "Delivery"):
+
+* ``task_acks_late``: a message is acknowledged only after its whole micro-batch has
+  committed (analysis rows and skip records in one transaction). A worker killed
+  mid-batch leaves its messages unacknowledged.
+* ``visibility_timeout``: Redis has no broker-side acks; kombu parks fetched messages
+  in an ``unacked`` hash and puts them back on the queue when they stay unacked this
+  long (``Settings.visibility_timeout_s``). It must exceed the longest batch plus the
+  longest retry countdown, or a slow batch is delivered twice (harmless — writes are
+  idempotent upserts — but wasted work).
+* ``task_reject_on_worker_lost``: a batch whose pool process dies is requeued at once
+  instead of waiting for the visibility timeout.
+* Prefetch: with late acks every buffered event counts against the prefetch limit, so
+  the limit is two batches per pool process (one running, one filling).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import Celery
+from celery.schedules import crontab
+from kombu import Queue
+
+from enrichment_ai.config import Settings
+
+#: Queues a worker may consume. ``Settings.queue`` picks one for routing and consuming.
+QUEUES = ("cpu", "gpu")
+
+#: Task names: the contract with the platform and between our own processes.
+ANALYZE = "enrichment.analyze_message"
+SWEEP = "enrichment.sweep"
+SUMMARIZE = "enrichment.summarize_channel"
+SUMMARIZE_QUIET = "enrichment.summarize_quiet_channels"
+NIGHTLY_ROLLUP = "enrichment.nightly_rollup"
+ENSURE_PARTITIONS = "enrichment.ensure_partitions"
+
+
+def broker_url(settings: Settings) -> str:
+    """The Celery broker URL; ``settings.redis_url`` must be resolved (see ``start_services``)."""
+    if not settings.redis_url:
+        raise ValueError(
+            "Settings.redis_url is unset: start services first (enrichment_ai.embedded."
+            "start_services) or set ENRICHMENT_REDIS_URL"
+        )
+    return settings.redis_url
+
+
+def beat_schedule(settings: Settings) -> dict:
+    """Periodic tasks run by ``enrichment-ai beat`` (or ``worker --beat``). Times are UTC."""
+    quiet_every = max(30, min(300, settings.summary_quiet_s // 3 or 30))
+    return {
+        "sweep": {"task": SWEEP, "schedule": timedelta(seconds=settings.sweep_interval_s)},
+        "nightly-rollup": {"task": NIGHTLY_ROLLUP, "schedule": crontab(minute=15, hour=0)},
+        "ensure-partitions": {"task": ENSURE_PARTITIONS, "schedule": crontab(minute=5, hour=0)},
+        "quiet-channel-summaries": {
+            "task": SUMMARIZE_QUIET,
+            "schedule": timedelta(seconds=quiet_every),
+        },
+    }
+
+
+def create_app(settings: Settings) -> Celery:
+    """A Celery app for ``settings``: broker, queues, routing, acks and beat schedule.
+
+    Tasks are registered on the returned app (``workers.tasks.register``); workers
+    consume ``settings.queue`` and every ``enrichment.*`` task is routed there.
+    """
+    from workers import tasks  # local: keeps `import workers.app` free of side effects
+
+    app = Celery("enrichment")  # current app: pool processes look tasks up by name
+    batch_prefetch = max(1, 2 * settings.batch_max_size)
+    app.conf.update(
+        broker_url=broker_url(settings),
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=settings.queue,
+        task_routes={"enrichment.*": {"queue": settings.queue}},
+        worker_prefetch_multiplier=batch_prefetch,
+        worker_proc_alive_timeout=600.0,  # models load in worker_process_init
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule=beat_schedule(settings),
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+    )
+    app.conf.enrichment_settings = settings
+    tasks.register(app, settings)
+    return app

@@ -1,0 +1,14 @@
+"""``celery -A workers.celery_app worker|beat``: the app built from the environment.
+
+The only place that builds an app from ``Settings()`` at import — importing this module
+*is* the request to configure one. ``ENRICHMENT_REDIS_URL`` (and, for the tasks,
+``ENRICHMENT_DATABASE_URL``) must be set; ``enrichment-ai worker`` resolves them itself.
+"""
+
+from enrichment_ai.config import Settings
+from workers.app import create_app
+from workers.context import install
+
+settings = Settings()
+app = create_app(settings)
+install(settings)

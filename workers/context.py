@@ -1,0 +1,105 @@
+"""Per-worker-process resources, arq ``on_startup`` style.
+
+A :class:`WorkerContext` holds what every task in one pool process shares: the
+settings, the loaded models (:class:`~enrichment_ai.pipeline.Enricher`), one
+PostgreSQL connection and one Redis client. It is built in each pool process after
+fork (``worker_process_init``), never in the prefork parent, so CUDA is only ever
+initialised in the process that uses it; with the ``solo`` pool it is built lazily on
+the first task. This module's ``_CONTEXT`` is the project's only global holding
+connections, by design: one per process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from enrichment_ai.config import Settings
+
+log = logging.getLogger("enrichment.worker")
+
+_CONTEXT: WorkerContext | None = None
+
+
+class WorkerContext:
+    """Models and connections of one worker process. Connections are reopened after a
+    transient failure (:meth:`reset`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._enricher: Any = None
+        self._conn: Any = None
+        self._redis: Any = None
+
+    @property
+    def enricher(self):
+        """The loaded :class:`~enrichment_ai.pipeline.Enricher` (loaded on first use)."""
+        if self._enricher is None:
+            from enrichment_ai.pipeline import Enricher
+
+            enricher = Enricher(self.settings)
+            enricher.load()
+            log.info("models loaded: %s", enricher.model_version)
+            self._enricher = enricher
+        return self._enricher
+
+    @property
+    def conn(self):
+        """An open autocommit PostgreSQL connection (reconnects if it was lost)."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            from enrichment_ai import db
+
+            self._conn = db.connect(self.settings.database_url)
+        return self._conn
+
+    @property
+    def redis(self):
+        """A redis-py client for alerts (same server as the broker)."""
+        if self._redis is None:
+            from enrichment_ai.embedded import redis_client
+
+            self._redis = redis_client(self.settings.redis_url)
+        return self._redis
+
+    def reset(self) -> None:
+        """Drop the connections (after a transient error); models stay loaded."""
+        for attr in ("_conn", "_redis"):
+            obj = getattr(self, attr)
+            setattr(self, attr, None)
+            if obj is not None:
+                try:
+                    obj.close()
+                except Exception:  # already broken
+                    pass
+
+    def close(self) -> None:
+        """Release everything (process shutdown)."""
+        self.reset()
+        self._enricher = None
+
+
+def get_context(settings: Settings) -> WorkerContext:
+    """This process's context, created on first use."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = WorkerContext(settings)
+    return _CONTEXT
+
+
+def install(settings: Settings, *, preload_models: bool = True) -> None:
+    """Hook the context to the pool-process lifecycle (call once in a worker process)."""
+
+    def on_init(**_kw) -> None:
+        global _CONTEXT
+        _CONTEXT = WorkerContext(settings)  # fresh after fork: never share the parent's sockets
+        if preload_models:
+            _CONTEXT.enricher  # noqa: B018 - load now, not on the first batch
+
+    def on_shutdown(**_kw) -> None:
+        if _CONTEXT is not None:
+            _CONTEXT.close()
+
+    worker_process_init.connect(on_init, weak=False, dispatch_uid="enrichment.context.init")
+    worker_process_shutdown.connect(on_shutdown, weak=False, dispatch_uid="enrichment.context.shutdown")

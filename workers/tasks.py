@@ -1,0 +1,147 @@
+"""The Celery tasks — thin: decode the event, call ``enrichment_ai``, pick ack/retry.
+
+Registered on an app by :func:`register` (called by :func:`workers.app.create_app`);
+nothing is registered at import. Every task gets its models and connections from the
+per-process :mod:`workers.context`.
+
+Task names and arguments are the contract (docs/design.md):
+
+* ``enrichment.analyze_message(message_id)`` — micro-batched (:mod:`workers.batching`)
+* ``enrichment.sweep()`` — re-enqueue messages still lacking an analysis after the grace period
+* ``enrichment.summarize_channel(channel_id)``
+* ``enrichment.summarize_quiet_channels()`` — channels that went quiet after activity
+* ``enrichment.nightly_rollup(day=None)`` — ``day`` as ``YYYY-MM-DD``; default yesterday (UTC)
+* ``enrichment.ensure_partitions()`` — message partitions ahead of time
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from celery import Celery
+
+from enrichment_ai.config import Settings
+from workers.app import (
+    ANALYZE,
+    ENSURE_PARTITIONS,
+    NIGHTLY_ROLLUP,
+    SUMMARIZE,
+    SUMMARIZE_QUIET,
+    SWEEP,
+)
+from workers.batching import BatchTask, Event, transient_errors
+from workers.context import WorkerContext, get_context
+
+log = logging.getLogger("enrichment.tasks")
+
+
+def message_id_of(event: Event) -> Any:
+    """The raw ``message_id`` of an event: keyword (the contract) or first positional."""
+    if "message_id" in event.kwargs:
+        return event.kwargs["message_id"]
+    return event.args[0] if event.args else None
+
+
+def enqueue_analyses(app: Celery, message_ids) -> int:
+    """Send one ``analyze_message`` per id over a single broker connection."""
+    n = 0
+    with app.producer_or_acquire() as producer:
+        for mid in message_ids:
+            app.send_task(ANALYZE, kwargs={"message_id": str(mid)}, producer=producer)
+            n += 1
+    return n
+
+
+@contextmanager
+def resources(settings: Settings) -> Iterator[WorkerContext]:
+    """This process's context; its connections are dropped after a transient error
+    (the task is then retried with fresh ones)."""
+    ctx = get_context(settings)
+    try:
+        yield ctx
+    except transient_errors():
+        ctx.reset()
+        raise
+
+
+def register(app: Celery, settings: Settings) -> None:
+    """Register every ``enrichment.*`` task on ``app``."""
+    retry_opts = dict(
+        autoretry_for=transient_errors(),
+        retry_backoff=True,
+        retry_backoff_max=300,
+        retry_jitter=True,
+        max_retries=settings.task_max_retries,
+    )
+
+    @app.task(base=BatchTask, bind=True, name=ANALYZE, flush_every=settings.batch_max_size,
+              flush_interval=settings.batch_max_wait_ms / 1000.0,
+              max_retries=settings.task_max_retries)
+    def analyze_message(self, events: list[Event]) -> dict:
+        from enrichment_ai.process import analyze_batch
+
+        with resources(settings) as ctx:
+            outcome = analyze_batch(ctx.conn, ctx.enricher, [message_id_of(e) for e in events],
+                                    settings, redis=ctx.redis)
+        for channel_id in outcome.due_channels:
+            app.send_task(SUMMARIZE, kwargs={"channel_id": str(channel_id)})
+        return {"batch": outcome.batch_id, "size": outcome.size,
+                "analysed": len(outcome.analysed), "skipped": len(outcome.skipped)}
+
+    @app.task(bind=True, name=SWEEP, **retry_opts)
+    def sweep(self) -> int:
+        from enrichment_ai.db import store
+
+        with resources(settings) as ctx:
+            ids = store.messages_missing_analysis(
+                ctx.conn, ctx.enricher.model_version,
+                older_than_s=settings.sweep_grace_s, limit=settings.sweep_limit)
+        n = enqueue_analyses(app, ids)
+        if n:
+            log.warning("sweep: re-enqueued %d messages without an analysis", n)
+        return n
+
+    @app.task(bind=True, name=SUMMARIZE, **retry_opts)
+    def summarize_channel(self, channel_id: str) -> str | None:
+        from enrichment_ai import summaries
+
+        try:
+            cid = UUID(str(channel_id))
+        except ValueError:
+            log.warning("summarize_channel: malformed channel id %r (dropped)", channel_id)
+            return None
+        with resources(settings) as ctx:
+            summary_id = summaries.summarize_channel(ctx.conn, cid, ctx.enricher, settings)
+        return str(summary_id) if summary_id else None
+
+    @app.task(bind=True, name=SUMMARIZE_QUIET, **retry_opts)
+    def summarize_quiet_channels(self) -> int:
+        from enrichment_ai import summaries
+
+        with resources(settings) as ctx:
+            due = summaries.quiet_channels_due(ctx.conn, settings)
+        for cid in due:
+            app.send_task(SUMMARIZE, kwargs={"channel_id": str(cid)})
+        return len(due)
+
+    @app.task(bind=True, name=NIGHTLY_ROLLUP, **retry_opts)
+    def nightly_rollup(self, day: str | None = None) -> dict:
+        from enrichment_ai import rollups
+
+        the_day = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
+        with resources(settings) as ctx:
+            result = rollups.run_rollups(ctx.conn, the_day)
+        log.info("nightly rollup %s: %s", the_day, result)
+        return {"day": the_day.isoformat(), **{k: v for k, v in dict(result).items()}}
+
+    @app.task(bind=True, name=ENSURE_PARTITIONS, **retry_opts)
+    def ensure_partitions(self) -> Any:
+        from enrichment_ai import db
+
+        with resources(settings) as ctx:
+            return db.ensure_partitions(ctx.conn)
