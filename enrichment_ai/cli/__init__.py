@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "enqueue": "enqueue",
     "backfill": "enqueue",
     "worker": "worker",
+    "beat": "beat",
     "train": "train",
     "eval": "evaluate",
     "seed": "seed",
