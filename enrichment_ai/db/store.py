@@ -1,0 +1,246 @@
+"""Every SQL statement of the analysis path, parameterised and batch-shaped.
+
+Each function runs inside ``conn.transaction()``: on an autocommit connection that is
+its own transaction; inside a caller's transaction it becomes a savepoint, so a
+caller may group several calls atomically. Writes are idempotent (ON CONFLICT), so
+at-least-once delivery never duplicates a row. Contract details: docs/schema.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from enrichment_ai.types import Analysis, Message
+
+#: analysis_skips.reason for an id that is not in ``messages`` (yet). The sweeper
+#: does not treat such a skip as final: if the message appears later it is returned.
+SKIP_MISSING = "missing"
+#: analysis_skips.reason for a message whose ``deleted_at`` is set.
+SKIP_DELETED = "deleted"
+
+__all__ = [
+    "SKIP_DELETED",
+    "SKIP_MISSING",
+    "fetch_messages",
+    "messages_missing_analysis",
+    "record_skips",
+    "upsert_analyses",
+]
+
+_FETCH_SQL = """
+SELECT m.id, m.channel_id, c.server_id, m.author_id, m.content, m.created_at,
+       m.deleted_at IS NOT NULL AS deleted, COALESCE(u.bot, FALSE) AS author_bot
+FROM messages m
+JOIN channels c ON c.id = m.channel_id
+LEFT JOIN users u ON u.id = m.author_id
+WHERE m.id = ANY(%s)
+"""
+
+
+def fetch_messages(conn: psycopg.Connection, ids: Iterable[UUID]) -> dict[UUID, Message]:
+    """Load the given messages with ONE select. Ids that do not exist are absent from
+    the result; deleted messages are present with ``deleted=True`` (the caller
+    decides, typically recording :data:`SKIP_DELETED`)."""
+    wanted = list(dict.fromkeys(_uuid(i) for i in ids))
+    if not wanted:
+        return {}
+    with conn.transaction():
+        rows = conn.execute(_FETCH_SQL, (wanted,)).fetchall()
+    return {
+        r[0]: Message(
+            id=r[0], channel_id=r[1], server_id=r[2], author_id=r[3], content=r[4],
+            created_at=r[5], deleted=r[6], author_bot=r[7],
+        )
+        for r in rows
+    }
+
+
+_UPSERT_SQL = """
+WITH r AS (
+    SELECT * FROM jsonb_to_recordset(%s::jsonb) AS x(
+        message_id uuid, message_created_at timestamptz, sentiment_score numeric,
+        toxicity_score numeric, language_code text, topics text[], entities jsonb,
+        confidence_score numeric, model_version text, sentiment_label text,
+        language_confidence real, scores jsonb, details jsonb, skip_reason text)
+), ins AS (
+    INSERT INTO ai_analysis AS a (
+        message_id, message_created_at, sentiment_score, toxicity_score, language_code,
+        topics, entities, confidence_score, model_version, sentiment_label,
+        language_confidence, scores, details, skip_reason)
+    SELECT r.message_id, r.message_created_at, round(r.sentiment_score, 2),
+           round(r.toxicity_score, 2), left(r.language_code, 10), r.topics, r.entities,
+           round(r.confidence_score, 2), r.model_version, r.sentiment_label,
+           r.language_confidence, r.scores, r.details, r.skip_reason
+    FROM r
+    JOIN messages m ON m.id = r.message_id AND m.created_at = r.message_created_at
+    ON CONFLICT (message_id, model_version) DO UPDATE SET
+        sentiment_score = EXCLUDED.sentiment_score,
+        toxicity_score = EXCLUDED.toxicity_score,
+        language_code = EXCLUDED.language_code,
+        topics = EXCLUDED.topics,
+        entities = EXCLUDED.entities,
+        confidence_score = EXCLUDED.confidence_score,
+        sentiment_label = EXCLUDED.sentiment_label,
+        language_confidence = EXCLUDED.language_confidence,
+        scores = EXCLUDED.scores,
+        details = EXCLUDED.details,
+        skip_reason = EXCLUDED.skip_reason,
+        updated_at = now()
+    RETURNING a.message_id, a.model_version
+), cleared AS (
+    DELETE FROM analysis_skips s USING ins
+    WHERE s.message_id = ins.message_id AND s.model_version = ins.model_version
+)
+SELECT count(*) FROM ins
+"""
+
+
+def upsert_analyses(conn: psycopg.Connection, rows: Sequence[tuple[Message, Analysis]]) -> int:
+    """Write one ``ai_analysis`` row per (message, model_version) in ONE statement.
+
+    Idempotent: a second call updates the row in place (``updated_at`` moves).
+    Skipped analyses (``analysis.skipped``) store NULL scores and ``skip_reason``.
+    ``sentiment``/``toxicity`` are rounded into the seed's DECIMAL(3,2) columns; the
+    exact floats stay in ``scores["final"]`` beside every head's probabilities.
+    Messages that vanished since they were fetched are left out. A stale skip row for
+    the same (message, version) is cleared. Returns the number of rows written.
+    """
+    latest: dict[tuple[UUID, str], dict[str, Any]] = {}
+    for msg, an in rows:
+        if not an.model_version:
+            raise ValueError(f"analysis for message {msg.id} has no model_version")
+        latest[(msg.id, an.model_version)] = _analysis_record(msg, an)  # last one wins
+    if not latest:
+        return 0
+    payload = json.dumps(list(latest.values()), allow_nan=False, default=str)
+    with conn.transaction():
+        return int(conn.execute(_UPSERT_SQL, (payload,)).fetchone()[0])
+
+
+def _analysis_record(msg: Message, an: Analysis) -> dict[str, Any]:
+    skipped = bool(an.skipped)
+    sentiment = None if skipped else _finite(an.sentiment, -1.0, 1.0)
+    toxicity = None if skipped else _finite(an.toxicity, 0.0, 1.0)
+    scores: dict[str, Any] | None = None
+    if not skipped:
+        scores = _clean(an.scores) or {}
+        final = {k: v for k, v in (("sentiment", sentiment), ("toxicity", toxicity)) if v is not None}
+        if final:
+            scores["final"] = final
+        scores = scores or None
+    confidence = None
+    if not skipped and an.sentiment_label:
+        confidence = _finite((an.scores.get("sentiment") or {}).get(an.sentiment_label), 0.0, 1.0)
+    return {
+        "message_id": str(msg.id),
+        "message_created_at": msg.created_at.isoformat(),
+        "sentiment_score": sentiment,
+        "toxicity_score": toxicity,
+        "language_code": _clean(an.language),
+        "topics": None if skipped else _clean(list(an.topics)),
+        "entities": _clean([
+            {"text": e.text, "label": e.label, "start": e.start, "end": e.end} for e in an.entities
+        ]),
+        "confidence_score": confidence,
+        "model_version": _clean(an.model_version),
+        "sentiment_label": None if skipped else _clean(an.sentiment_label),
+        "language_confidence": _finite(an.language_confidence, 0.0, 1.0),
+        "scores": scores,
+        "details": _clean(an.details) or None,
+        "skip_reason": _clean(an.reason or "skipped") if skipped else None,
+    }
+
+
+_SKIPS_SQL = """
+INSERT INTO analysis_skips AS s (message_id, model_version, reason)
+SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[])
+ON CONFLICT (message_id, model_version) DO UPDATE SET
+    reason = EXCLUDED.reason, attempts = s.attempts + 1, last_seen = now()
+"""
+
+
+def record_skips(conn: psycopg.Connection, skips: Sequence[tuple[UUID, str]], model_version: str) -> None:
+    """Record events that yield no analysis (``(message_id, reason)``; unknown ids
+    welcome: no FK). A repeat bumps ``attempts``/``last_seen`` and keeps
+    ``first_seen``. Never raises for the ids themselves."""
+    latest: dict[UUID, str] = {}
+    for mid, reason in skips:
+        latest[_uuid(mid)] = _clean(str(reason)) or "unknown"
+    if not latest:
+        return
+    ids = list(latest)
+    with conn.transaction():
+        conn.execute(_SKIPS_SQL, (ids, [model_version] * len(ids), [latest[i] for i in ids]))
+
+
+_MISSING_SQL = """
+SELECT m.id
+FROM messages m
+WHERE m.deleted_at IS NULL
+  AND m.created_at < now() - make_interval(secs => %(older)s)
+  AND (%(since)s::timestamptz IS NULL OR m.created_at >= %(since)s::timestamptz)
+  AND NOT EXISTS (SELECT 1 FROM ai_analysis a
+                  WHERE a.message_id = m.id AND a.model_version = %(version)s)
+  AND NOT EXISTS (SELECT 1 FROM analysis_skips s
+                  WHERE s.message_id = m.id AND s.model_version = %(version)s
+                    AND s.reason <> %(missing)s)
+ORDER BY m.created_at, m.id
+LIMIT %(limit)s
+"""
+
+
+def messages_missing_analysis(
+    conn: psycopg.Connection,
+    model_version: str,
+    *,
+    older_than_s: float,
+    since: datetime | None = None,
+    limit: int,
+) -> list[UUID]:
+    """Ids of live messages older than ``older_than_s`` seconds (and not before
+    ``since``) with no ``ai_analysis`` row for ``model_version``, oldest first (no
+    message starves). Deleted messages and ids skipped for this version are left out,
+    except a :data:`SKIP_MISSING` skip: the message has appeared since, so it is due."""
+    params = {"older": float(older_than_s), "since": since, "version": model_version,
+              "missing": SKIP_MISSING, "limit": int(limit)}
+    with conn.transaction():
+        return [r[0] for r in conn.execute(_MISSING_SQL, params)]
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _finite(x: float | None, lo: float, hi: float) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if not math.isfinite(x) else min(hi, max(lo, x))
+
+
+def _clean(value: Any) -> Any:
+    """Make a value JSONB-safe: no NUL characters or lone surrogates in strings, no
+    NaN/inf floats (PostgreSQL rejects all three)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {_clean(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (int, bool)) or value is None:
+        return value
+    if hasattr(value, "item"):  # numpy scalars
+        return _clean(value.item())
+    return _clean(str(value))

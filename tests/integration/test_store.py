@@ -1,0 +1,121 @@
+"""db.store: fetch, upsert, skips, sweeper query, on the real database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from enrichment_ai.db import store
+from enrichment_ai.types import Analysis, Entity
+
+pytestmark = pytest.mark.integration
+
+V = "test-model/1"
+
+
+def _analysis(**kw) -> Analysis:
+    base = dict(language="en", language_confidence=0.97, sentiment=0.456, sentiment_label="positive",
+                toxicity=0.0349, scores={"sentiment": {"positive": 0.7, "neutral": 0.2, "negative": 0.1},
+                                         "toxicity": {"toxic": 0.0349, "offensive": 0.01}},
+                topics=["gaming"], entities=[Entity("Paris", "GPE", 10, 15)], model_version=V)
+    base.update(kw)
+    return Analysis(**base)
+
+
+def _row(conn, mid, version=V):
+    return conn.execute(
+        "SELECT sentiment_score, toxicity_score, language_code, sentiment_label, scores, skip_reason,"
+        " topics, entities, confidence_score, language_confidence, created_at, updated_at"
+        " FROM ai_analysis WHERE message_id = %s AND model_version = %s", (mid, version)).fetchall()
+
+
+def test_fetch_messages_joins_and_flags(conn, factory):
+    server = factory.server()
+    ch, dm = factory.channel(server), factory.channel(dm=True)
+    bot = factory.user(bot=True)
+    live = factory.message(ch, bot, "beep")
+    gone = factory.message(dm, content="secret", deleted=True)
+    unknown = uuid.uuid4()
+    got = store.fetch_messages(conn, [live, gone, unknown, live])
+    assert set(got) == {live, gone}
+    assert got[live].server_id == server and got[live].channel_id == ch
+    assert got[live].author_bot is True and got[live].deleted is False and got[live].content == "beep"
+    assert got[gone].deleted is True and got[gone].server_id is None
+    assert store.fetch_messages(conn, []) == {}
+
+
+def test_upsert_twice_keeps_one_updated_row(conn, factory):
+    mid = factory.message(content="I love Paris")
+    msg = store.fetch_messages(conn, [mid])[mid]
+    assert store.upsert_analyses(conn, [(msg, _analysis())]) == 1
+    (first,) = _row(conn, mid)
+    assert first[0] == Decimal("0.46") and first[1] == Decimal("0.03")
+    assert first[4]["final"] == {"sentiment": 0.456, "toxicity": 0.0349}
+    assert first[4]["sentiment"]["positive"] == 0.7
+    assert first[6] == ["gaming"] and first[7] == [{"text": "Paris", "label": "GPE", "start": 10, "end": 15}]
+    assert first[8] == Decimal("0.70") and first[9] == pytest.approx(0.97)
+    assert store.upsert_analyses(conn, [(msg, _analysis(sentiment=-0.999, toxicity=0.91))]) == 1
+    rows = _row(conn, mid)
+    assert len(rows) == 1
+    assert rows[0][0] == Decimal("-1.00") and rows[0][1] == Decimal("0.91")
+    assert rows[0][10] == first[10] and rows[0][11] >= first[11]
+
+
+def test_upsert_skipped_and_weird_values(conn, factory):
+    m1, m2 = factory.message(content="こんにちは"), factory.message(content="x")
+    msgs = store.fetch_messages(conn, [m1, m2])
+    skipped = _analysis(language="ja", skipped=True, reason="unsupported_language:ja")
+    weird = _analysis(sentiment=float("nan"), toxicity=float("inf"),
+                      details={"why": "bad \x00 \ud800 text"}, scores={"t": {"x": float("nan")}})
+    # a duplicate in the same batch: last one wins, no "affect row a second time" error
+    n = store.upsert_analyses(conn, [(msgs[m1], _analysis()), (msgs[m1], skipped), (msgs[m2], weird)])
+    assert n == 2
+    (r1,) = _row(conn, m1)
+    assert r1[0] is None and r1[1] is None and r1[4] is None and r1[5] == "unsupported_language:ja"
+    assert r1[2] == "ja"
+    (r2,) = _row(conn, m2)
+    assert r2[0] is None and r2[1] is None  # non-finite scores are not scores
+    assert r2[4]["t"] == {"x": None}
+
+
+def test_upsert_ignores_vanished_message(conn, factory):
+    mid = factory.message()
+    msg = store.fetch_messages(conn, [mid])[mid]
+    conn.execute("DELETE FROM messages WHERE id = %s", (mid,))
+    assert store.upsert_analyses(conn, [(msg, _analysis())]) == 0
+    assert store.upsert_analyses(conn, []) == 0
+
+
+def test_record_skips_idempotent(conn, factory):
+    unknown, deleted = uuid.uuid4(), factory.message(deleted=True)
+    store.record_skips(conn, [(unknown, store.SKIP_MISSING), (deleted, store.SKIP_DELETED)], V)
+    store.record_skips(conn, [(unknown, store.SKIP_MISSING), (unknown, store.SKIP_MISSING)], V)
+    store.record_skips(conn, [], V)
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT message_id, reason, attempts, first_seen < last_seen FROM analysis_skips"
+        " WHERE message_id = ANY(%s) AND model_version = %s", ([unknown, deleted], V))}
+    assert rows == {unknown: ("missing", 2, True), deleted: ("deleted", 1, False)}
+
+
+def test_messages_missing_analysis(conn, factory):
+    version = f"sweep-{uuid.uuid4().hex[:8]}"
+    ch, author = factory.channel(), factory.user()
+    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    old = [factory.message(ch, author, f"m{i}", created_at=t0 + timedelta(seconds=i)) for i in range(5)]
+    fresh = factory.message(ch, author, "just now")
+    gone = factory.message(ch, author, "deleted", created_at=t0, deleted=True)
+    since = t0 - timedelta(seconds=1)
+    due = store.messages_missing_analysis(conn, version, older_than_s=300, since=since, limit=100)
+    assert due == old and fresh not in due and gone not in due
+    msgs = store.fetch_messages(conn, old[:2])
+    store.upsert_analyses(conn, [(msgs[i], _analysis(model_version=version)) for i in old[:2]])
+    store.record_skips(conn, [(old[2], "empty"), (old[3], store.SKIP_MISSING)], version)
+    due = store.messages_missing_analysis(conn, version, older_than_s=300, since=since, limit=100)
+    assert due == [old[3], old[4]]  # a "missing" skip for a message that now exists is due again
+    assert store.messages_missing_analysis(conn, version, older_than_s=300, since=since, limit=1) == [old[3]]
+    # another model version still needs all of them
+    assert len(store.messages_missing_analysis(conn, version + "x", older_than_s=300, since=since, limit=100)) == 5
+    assert fresh in store.messages_missing_analysis(conn, version, older_than_s=0, since=since, limit=100)
