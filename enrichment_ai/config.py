@@ -58,10 +58,10 @@ class Settings(BaseSettings):
         description="ISO 639-1 codes the detector chooses among",
     )
     language_min_confidence: float = Field(
-        0.5, ge=0, le=1, description="Below this the language is 'und'"
+        0.3, ge=0, le=1, description="Below this the language is 'und' (chosen by langid_eval; docs/models.md)"
     )
     language_min_letters: int = Field(
-        4, ge=0, description="Fewer letters (an ideograph/kana counts 3; URLs/mentions stripped) -> 'und'"
+        6, ge=0, description="Fewer letters (an ideograph/kana counts 3; URLs/mentions stripped) -> 'und'"
     )
     language_accuracy: Literal["high", "low"] = Field(
         "high", description="lingua mode: 'high' (5-grams, best on short text) or 'low' (trigrams, less memory)"
