@@ -47,6 +47,10 @@ CHAT_SHORT: tuple[tuple[str, str], ...] = (
     ("grazie mille", "it"), ("ci vediamo domani", "it"), ("спасибо большое", "ru"),
     ("до завтра", "ru"), ("ありがとう", "ja"), ("また明日", "ja"), ("谢谢你", "zh"),
     ("明天见", "zh"), ("شكرا جزيلا", "ar"), ("أراك غدا", "ar"),
+    # single short words: what the minimum-letters rule costs
+    ("hello", "en"), ("thanks", "en"), ("hola", "es"), ("gracias", "es"), ("merci", "fr"),
+    ("bonjour", "fr"), ("danke", "de"), ("tschüss", "de"), ("obrigado", "pt"), ("ciao", "it"),
+    ("grazie", "it"), ("привет", "ru"), ("こんにちは", "ja"), ("你好", "zh"), ("مرحبا", "ar"),
 )  # fmt: skip
 
 SWEEP_CONFIDENCE = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
