@@ -1,0 +1,166 @@
+"""Conversation summaries on real PostgreSQL: triggers, idempotency, skips, masking."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from enrichment_ai import db
+from enrichment_ai.summaries import channels_due, summarize_channel
+from enrichment_ai.summarizers import MASK, SMALL_TALK
+
+pytestmark = pytest.mark.integration
+
+TOPIC = [
+    "The release build fails because the database migration locks the messages table",
+    "We could split the database migration into smaller batches during the night",
+    "Batching the migration sounds right, the messages table has forty million rows",
+    "I will write the batched migration script and test it on staging tomorrow",
+    "Staging restore from last night's backup is ready for the migration test",
+]
+
+
+class BagEmbedder:
+    """Deterministic bag-of-words embeddings (no model download in tests)."""
+
+    def embed(self, texts):
+        out = np.zeros((len(texts), 128), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 128] += 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+@pytest.fixture
+def cfg(settings):
+    return settings.model_copy(update={"summary_min_messages": 5, "summary_quiet_s": 900,
+                                       "summary_min_quiet_messages": 3, "skip_bots": True})
+
+
+@pytest.fixture
+def chan(factory, conn):
+    s = factory.server()
+    c = factory.channel(s)
+    users = {n: factory.user(name=f"{n}{c.hex[:8]}") for n in ("alice", "bob", "carol")}
+    return s, c, users
+
+
+def post(factory, conn, channel, author, text, created, toxicity=0.1, analysed=True):
+    mid = factory.message(channel, author, text, created_at=created)
+    if analysed:
+        conn.execute(
+            "INSERT INTO ai_analysis (message_id, message_created_at, sentiment_score, toxicity_score, model_version)"
+            " VALUES (%s, %s, 0.1, %s, 'test.v1')",
+            (mid, created, toxicity),
+        )
+    return mid
+
+
+def rows(conn, channel):
+    return conn.execute(
+        "SELECT id, start_message_id, end_message_id, summary, key_points, key_point_message_ids, participants,"
+        " message_count FROM conversation_summaries WHERE channel_id = %s ORDER BY end_at",
+        (channel,),
+    ).fetchall()
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+def test_trigger_by_count(conn, factory, chan, cfg):
+    _, c, u = chan
+    names = list(u.values())
+    ids = [post(factory, conn, c, names[i % 3], TOPIC[i], now() - timedelta(seconds=60 - i)) for i in range(4)]
+    post(factory, conn, c, names[0], TOPIC[4], now(), analysed=False)  # not analysed: not counted
+    assert channels_due(conn, [c], cfg) == []
+    assert summarize_channel(conn, c, BagEmbedder(), cfg) is None
+    ids.append(post(factory, conn, c, names[1], TOPIC[4], now()))
+    assert channels_due(conn, [c, c], cfg) == [c]
+    sid = summarize_channel(conn, c, BagEmbedder(), cfg)
+    assert sid is not None
+    (row,) = rows(conn, c)
+    assert row[1] == ids[0] and row[2] == ids[-1] and row[7] == 5
+    assert set(row[6]) == set(names)
+    assert channels_due(conn, [c], cfg) == []  # the window is consumed
+
+
+def test_trigger_by_quiet(conn, factory, chan, cfg):
+    _, c, u = chan
+    old = now() - timedelta(minutes=20)
+    post(factory, conn, c, u["alice"], TOPIC[0], old)
+    post(factory, conn, c, u["bob"], TOPIC[1], old + timedelta(seconds=1))
+    assert channels_due(conn, [c], cfg) == []  # 2 < summary_min_quiet_messages
+    post(factory, conn, c, u["carol"], TOPIC[2], old + timedelta(seconds=2))
+    assert channels_due(conn, [c], cfg) == [c]
+    post(factory, conn, c, u["carol"], TOPIC[3], now())  # activity again: not quiet any more
+    assert channels_due(conn, [c], cfg) == []
+
+
+def test_same_window_twice_one_row(conn, factory, chan, cfg, migrated_db):
+    _, c, u = chan
+    for i in range(5):
+        post(factory, conn, c, u["alice"] if i % 2 else u["bob"], TOPIC[i], now() - timedelta(seconds=10 - i))
+    results: list = []
+
+    def go():
+        with db.connect(migrated_db) as c2:
+            results.append(summarize_channel(c2, c, BagEmbedder(), cfg))
+
+    threads = [threading.Thread(target=go) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 3 and sum(r is not None for r in results) == 1
+    assert summarize_channel(conn, c, BagEmbedder(), cfg) is None
+    assert summarize_channel(conn, c, BagEmbedder(), cfg, force=True) is None  # nothing new
+    assert len(rows(conn, c)) == 1
+
+
+def test_small_talk_says_so(conn, factory, chan, cfg):
+    _, c, u = chan
+    for i, t in enumerate(["hi", "hey all", "lol", "good morning!", "haha yes", "+1"]):
+        post(factory, conn, c, list(u.values())[i % 3], t, now() - timedelta(seconds=10 - i))
+    assert summarize_channel(conn, c, BagEmbedder(), cfg) is not None
+    (row,) = rows(conn, c)
+    assert row[3].startswith(SMALL_TALK)
+    assert row[4] == [] and row[5] == [] and row[7] == 6
+
+
+def test_key_points_link_to_messages_and_toxic_is_masked(conn, factory, chan, cfg):
+    s, c, u = chan
+    conn.execute("INSERT INTO server_enrichment_settings (server_id, toxicity_threshold) VALUES (%s, 0.5)", (s,))
+    texts = {}
+    for i, t in enumerate(TOPIC):
+        texts[post(factory, conn, c, u["alice"] if i % 2 else u["bob"], t, now() - timedelta(seconds=30 - i))] = t
+    toxic = "The database migration idea is garbage and you are a useless moron for suggesting the migration"
+    tid = post(factory, conn, c, u["carol"], toxic, now() - timedelta(seconds=5), toxicity=0.6)
+    assert summarize_channel(conn, c, BagEmbedder(), cfg) is not None
+    (row,) = rows(conn, c)
+    _, _, _, summary, points, point_ids, _, count = row
+    assert count == 6 and points and len(points) == len(point_ids)
+    names = {u["alice"]: f"alice{c.hex[:8]}", u["bob"]: f"bob{c.hex[:8]}", u["carol"]: f"carol{c.hex[:8]}"}
+    for p, mid in zip(points, point_ids, strict=True):
+        author, text = conn.execute("SELECT author_id, content FROM messages WHERE id = %s", (mid,)).fetchone()
+        assert p.startswith(names[author] + ": ")
+        assert p.endswith(MASK) if mid == tid else text[:40] in p
+    assert "moron" not in summary and "moron" not in " ".join(points)
+
+
+def test_bots_and_deleted_messages_are_skipped(conn, factory, chan, cfg):
+    _, c, u = chan
+    bot = factory.user(bot=True)
+    for i in range(3):
+        post(factory, conn, c, u["alice"], TOPIC[i], now() - timedelta(seconds=30 - i))
+    post(factory, conn, c, bot, "Deploy pipeline status report: the build for main has succeeded", now() - timedelta(seconds=20))
+    gone = post(factory, conn, c, u["bob"], TOPIC[3], now() - timedelta(seconds=15))
+    conn.execute("UPDATE messages SET deleted_at = now() WHERE id = %s", (gone,))
+    assert summarize_channel(conn, c, BagEmbedder(), cfg, force=True) is not None
+    (row,) = rows(conn, c)
+    assert row[7] == 3 and row[6] == [u["alice"]]
+    assert gone not in row[5] and "Deploy pipeline" not in row[3]
