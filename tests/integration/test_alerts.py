@@ -1,0 +1,92 @@
+"""Moderator alerts on real PostgreSQL + Redis: once per (message, model version),
+per-server thresholds, readable lines."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from enrichment_ai import alerts
+from enrichment_ai.embedded import redis_client
+from enrichment_ai.types import Analysis, Message
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def r(redis_url):
+    client = redis_client(redis_url)
+    yield client
+    client.close()
+
+
+def make(factory, server, channel, author, text, toxicity, version="test.v1"):
+    mid = factory.message(channel, author, text)
+    msg = Message(mid, channel, server, author, text, datetime.now(timezone.utc))
+    a = Analysis("en", 0.99, sentiment=-0.8, toxicity=toxicity, model_version=version,
+                 scores={"toxicity": {"toxic": toxicity}, "offensive": {"offensive": 0.91, "non-offensive": 0.09},
+                         "hate": {"hate": 0.12, "non-hate": 0.88}, "sentiment": {"negative": 0.9}},
+                 details={"toxicity_span": {"text": text.split(". ")[-1], "start": 0, "end": 3, "toxicity": toxicity}})
+    return msg, a
+
+
+@pytest.fixture
+def server(factory, conn):
+    s = factory.server()
+    c = factory.channel(s)
+    u = factory.user(name=f"troll{uuid.uuid4().hex[:6]}")
+    return s, c, u
+
+
+def test_published_once_even_when_called_twice(r, conn, factory, server, settings):
+    s, c, u = server
+    batch = [make(factory, s, c, u, "Fine point. You are an idiot", 0.93),
+             make(factory, s, c, u, "Thanks for the help", 0.02)]
+    assert alerts.publish(r, conn, batch, settings) == 1
+    assert alerts.publish(r, conn, batch, settings) == 0
+    entries = alerts.read(r, s)
+    assert len(entries) == 1
+    f = entries[0][1]
+    assert f["message_id"] == str(batch[0][0].id) and f["channel_id"] == str(c) and f["author_id"] == str(u)
+    assert f["sentence"] == "You are an idiot"
+    assert float(f["toxicity"]) == pytest.approx(0.93) and float(f["threshold"]) == pytest.approx(0.8)
+    assert "offensive" in f["scores"] and "sentiment" not in f["scores"]
+    line = alerts.format_alert(f)
+    assert "@troll" in line and "toxicity 0.93" in line and "You are an idiot" in line and "offensive 0.91" in line
+    # a new model version is a new analysis: alerted again
+    again = [(batch[0][0], make(factory, s, c, u, "x", 0.95, version="test.v2")[1])]
+    assert alerts.publish(r, conn, again, settings) == 1
+
+
+def test_per_server_threshold(r, conn, factory, server, settings):
+    s, c, u = server
+    strict = factory.server()
+    sc = factory.channel(strict)
+    off = factory.server()
+    oc = factory.channel(off)
+    conn.execute("INSERT INTO server_enrichment_settings (server_id, toxicity_threshold) VALUES (%s, 0.4)", (strict,))
+    conn.execute("INSERT INTO server_enrichment_settings (server_id, toxicity_threshold, alerts_enabled)"
+                 " VALUES (%s, 0.1, false)", (off,))
+    batch = [make(factory, s, c, u, "meh. you are annoying", 0.5),       # default 0.8: no alert
+             make(factory, strict, sc, u, "meh. you are annoying", 0.5),  # 0.4: alert
+             make(factory, off, oc, u, "meh. you are annoying", 0.99)]    # alerts off
+    assert alerts.publish(r, conn, batch, settings) == 1
+    assert alerts.read(r, s) == []
+    assert len(alerts.read(r, strict)) == 1
+    assert alerts.read(r, off) == []
+    # the default comes from Settings
+    assert alerts.publish(r, conn, batch[:1], settings.model_copy(update={"toxicity_threshold": 0.5})) == 1
+
+
+def test_nothing_for_dms_or_unscored(r, conn, factory, settings):
+    dm = factory.channel(dm=True)
+    u = factory.user()
+    mid = factory.message(dm, u, "you idiot")
+    m = Message(mid, dm, None, u, "you idiot", datetime.now(timezone.utc))
+    a = Analysis("en", 0.9, toxicity=0.99, model_version="test.v1")
+    s = factory.server()
+    c = factory.channel(s)
+    u2 = Message(factory.message(c, u, "???"), c, s, u, "???", datetime.now(timezone.utc))
+    assert alerts.publish(r, conn, [(m, a), (u2, Analysis("und", 0.0, model_version="v"))], settings) == 0
