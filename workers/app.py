@@ -52,6 +52,19 @@ def broker_url(settings: Settings) -> str:
     return settings.redis_url
 
 
+def transport_options(settings: Settings) -> dict:
+    """Redis transport options. kombu scans for expired unacked messages every
+    ``unacked_restore_interval`` s but, by default, only on every 10th tick (~100 s);
+    we scan on every tick, at a quarter of the visibility timeout (1..10 s), so a dead
+    worker's messages return soon after the timeout."""
+    vt = settings.visibility_timeout_s
+    return {
+        "visibility_timeout": vt,
+        "unacked_restore_interval": max(1, min(10, vt // 4)),
+        "unacked_restore_throttle": 1,
+    }
+
+
 def beat_schedule(settings: Settings) -> dict:
     """Periodic tasks run by ``enrichment-ai beat`` (or ``worker --beat``). Times are UTC."""
     quiet_every = max(30, min(300, settings.summary_quiet_s // 3 or 30))
@@ -79,7 +92,7 @@ def create_app(settings: Settings) -> Celery:
     app.conf.update(
         broker_url=broker_url(settings),
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options=transport_options(settings),
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],

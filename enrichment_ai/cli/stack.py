@@ -1,0 +1,154 @@
+"""The running product on one machine: services, schema, a worker and beat.
+
+Shared by ``enrichment-ai run``/``demo`` and the integration tests, so all of them
+start workers exactly as docker-compose does (``enrichment-ai worker …``,
+``enrichment-ai beat``), as subprocesses with the services' URLs in their
+environment. Each child runs in its own session (a terminal's Ctrl-C reaches only the
+parent, which then stops them in order: worker warm shutdown, beat, services) and
+gets a parent-death signal, so a hard-killed parent leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enrichment_ai.config import Settings
+
+_PR_SET_PDEATHSIG = 1
+
+
+def cli_argv(*args: str) -> list[str]:
+    """``enrichment-ai ARGS`` run with this interpreter (same as the console script)."""
+    return [sys.executable, "-m", "enrichment_ai", *args]
+
+
+def service_env(settings: Settings, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment a worker/beat child needs: ours plus the resolved URLs."""
+    env = dict(os.environ)
+    env.update(ENRICHMENT_DATABASE_URL=database_url, ENRICHMENT_REDIS_URL=redis_url,
+               ENRICHMENT_DATA_DIR=str(Path(settings.data_dir).resolve()), PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: rely on stop()
+        pass
+
+
+@dataclass
+class Child:
+    """A started ``enrichment-ai`` subprocess with its log file."""
+
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        """The whole log so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, needle: str, timeout_s: float) -> None:
+        """Block until ``needle`` appears in the log; raise with the log tail otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if needle in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name}: no {needle!r} within {timeout_s}s:\n{self.log()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the worker and its pool processes)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """Warm shutdown (SIGTERM to the group), then SIGKILL after ``timeout_s``."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
+    """Start ``enrichment-ai ARGS`` in its own session, logging to ``log_dir/NAME.log``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cli_argv(*args), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_die_with_parent)
+    return Child(name, proc, log_path)
+
+
+@dataclass
+class Stack:
+    """Services + migrated schema + worker (+ beat). Use as a context manager."""
+
+    settings: Settings
+    beat: bool = True
+    worker_args: tuple[str, ...] = ()
+    services: object = None
+    children: list[Child] = field(default_factory=list)
+
+    def start(self) -> Stack:
+        from enrichment_ai import db
+        from enrichment_ai.embedded import start_services
+
+        self.services = start_services(self.settings)
+        try:
+            with db.connect(self.services.database_url) as conn:
+                db.migrate(conn)
+            env = service_env(self.settings, self.services.database_url, self.services.redis_url)
+            log_dir = Path(self.settings.data_dir).resolve() / "logs"
+            self.children.append(spawn("worker", ["worker", "--queue", self.settings.queue,
+                                                  *self.worker_args], env, log_dir))
+            if self.beat:
+                self.children.append(spawn("beat", ["beat"], env, log_dir))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def worker(self) -> Child:
+        return self.children[0]
+
+    def settings_with_urls(self) -> Settings:
+        """``settings`` with the running services' URLs filled in."""
+        return self.settings.model_copy(update={"database_url": self.services.database_url,
+                                                "redis_url": self.services.redis_url})
+
+    def stop(self) -> None:
+        """Stop beat and worker (warm), then the services; idempotent."""
+        while self.children:
+            self.children.pop().stop()
+        if self.services is not None:
+            self.services.stop()
+            self.services = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
