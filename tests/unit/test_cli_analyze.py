@@ -1,0 +1,50 @@
+"""enrichment-ai analyze: input forms, one output line per input, in order."""
+
+from __future__ import annotations
+
+import json
+
+from enrichment_ai.cli import main
+from enrichment_ai.cli.analyze import parse_line
+
+
+def test_parse_line():
+    assert parse_line('{"id": 7, "text": "hello there"}') == (7, "hello there")
+    assert parse_line('{"text": null}') == (None, None)
+    assert parse_line('{"not_text": 1}') == (None, '{"not_text": 1}')
+    assert parse_line("{broken json") == (None, "{broken json")
+    assert parse_line("plain text") == (None, "plain text")
+
+
+def test_file_to_jsonl(tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    lines = [
+        "Alice Smith moved from Paris to work at Google.",
+        "",
+        '{"id": "m-2", "text": "今日はとても良い天気なので、公園に散歩に行きました。"}',
+        "😂",
+        "you are a complete idiot and everyone hates you",
+    ]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["analyze", "--input", str(src), "--format", "jsonl", "--batch-size", "2", "-o", str(out)]) == 0
+    rows = [json.loads(ln) for ln in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(lines)
+    keys = ["language", "language_confidence", "sentiment", "sentiment_label", "toxicity", "scores",
+            "topics", "entities", "model_version", "skipped", "reason", "details"]  # fmt: skip
+    assert list(rows[0]) == keys and list(rows[2]) == ["id", *keys]
+    assert rows[0]["language"] == "en" and {"text": "Paris", "label": "GPE", "start": 23, "end": 28} in rows[0]["entities"]
+    assert rows[1]["skipped"] and rows[1]["reason"] == "empty"
+    assert rows[2]["id"] == "m-2" and rows[2]["language"] == "ja" and rows[2]["toxicity"] is None
+    assert rows[3]["language"] == "und" and rows[3]["sentiment"] is None
+    assert rows[4]["toxicity"] > rows[0]["toxicity"]
+
+
+def test_arguments_and_table(capsys):
+    assert main(["analyze", "--format", "table", "The match in Madrid was fantastic!", "hmm"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and " en " in out[1] and " und " in out[2]
+
+
+def test_no_input_is_usage_error(capsys):
+    assert main(["analyze"]) == 2
