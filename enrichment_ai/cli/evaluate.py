@@ -1,0 +1,40 @@
+"""``enrichment-ai eval``: evaluate the shipped shared-encoder model on val, write a JSON report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "Evaluate the shipped heads on TweetEval/TweetTopicXL val (tables, ECE, bias, throughput, JSON report)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="shared datasets folder, e.g. ../shared/datasets")
+    parser.add_argument("--split", default="val", choices=("val",), help="only val is available here")
+    parser.add_argument("--report", type=Path, default=None, help="JSON report path (default reports/eval-<split>.json)")
+    parser.add_argument("--no-card", action="store_true", help="do not update models/<heads>/card.json")
+    parser.add_argument("--no-langid", action="store_true", help="skip the language-id table")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    import torch
+
+    from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
+    from enrichment_ai.training.evaluate import evaluate, format_tables, update_card
+
+    torch.set_num_threads(max(1, args.threads))
+    analyzer = SharedEncoderAnalyzer(settings).load()
+    report = evaluate(analyzer, args.data, args.split, langid=not args.no_langid)
+    print(format_tables(report))
+    path = args.report or Path("reports") / f"eval-{args.split}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"\nreport: {path}")
+    if not args.no_card:
+        from enrichment_ai.training.readme import write_readme
+
+        update_card(Path(settings.heads_path), report)
+        write_readme(Path(settings.heads_path))
+    return 0

@@ -1,0 +1,42 @@
+"""``enrichment-ai train``: train the shared-encoder heads (+LoRA adapter) on TweetEval."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "Train the shared-encoder heads (+LoRA adapter) on TweetEval train; select on val"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="shared datasets folder, e.g. ../shared/datasets")
+    parser.add_argument("--out", type=Path, default=None, help="artifact folder (default: Settings.heads_path)")
+    parser.add_argument("--mode", choices=("lora", "frozen"), default="lora",
+                        help="lora: adapt the top encoder layers jointly with the heads; frozen: logistic heads only")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample", type=int, default=12000, help="most training tweets per task (0 = all)")
+    parser.add_argument("--epochs", type=float, default=2.0, help="passes over the (sampled) training data")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop adapter training after this long")
+    parser.add_argument("--adapt-layers", type=int, default=1, help="top encoder layers that get LoRA adapters")
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3, help="adapter learning rate")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="feature cache folder (default: <data_dir>/train-cache from Settings)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    import torch
+
+    from enrichment_ai.training.trainer import TrainConfig, train
+
+    torch.set_num_threads(max(1, args.threads))
+    cfg = TrainConfig(
+        data_dir=args.data, out_dir=args.out or settings.heads_path, mode=args.mode, seed=args.seed,
+        max_per_task=args.sample or None, epochs=args.epochs, max_minutes=args.max_minutes,
+        adapt_layers=args.adapt_layers, rank=args.rank, alpha=2.0 * args.rank, batch_size=args.batch_size, lr=args.lr,
+        cache_dir=args.cache or (Path(settings.data_dir) / "train-cache"),
+    )
+    train(settings, cfg)
+    return 0

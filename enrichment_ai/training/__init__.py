@@ -1,0 +1,1 @@
+"""Training and evaluation of the shipped shared-encoder heads/adapters (used only by the CLI)."""

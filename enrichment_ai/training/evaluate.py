@@ -1,0 +1,147 @@
+"""``enrichment-ai eval``: the shipped analyzer, end to end, on TweetEval/TweetTopicXL val.
+
+Everything goes through :class:`SharedEncoderAnalyzer.analyze` (the production path,
+including per-sentence max toxicity), so the numbers are what users get.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from enrichment_ai.analysis.heads import TASK_LABELS, read_card, write_card
+from enrichment_ai.training.data import TASKS, load_task, load_topics
+from enrichment_ai.training.metrics import OFFICIAL_METRIC, expected_calibration_error, multilabel_f1, official
+
+#: Published TweetEval test-set results (upstream README) and the issue-3 targets.
+LEADERBOARD: dict[str, dict[str, float]] = {
+    "RoBERTa-base": {"sentiment": 71.3, "offensive": 79.5, "hate": 46.6, "emotion": 76.1, "irony": 59.7},
+    "FastText": {"sentiment": 62.9, "offensive": 73.4, "hate": 50.6, "emotion": 65.2, "irony": 63.1},
+}
+TARGETS: dict[str, float] = {"sentiment": 71.0, "offensive": 79.0, "hate": 52.0, "emotion": 76.0, "irony": 64.0}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = True, log=print) -> dict:
+    """Run every evaluation; return the report dict."""
+    from enrichment_ai.training.bias import bias_report, identity_sentences
+    from enrichment_ai.training.calibration import fit_toxicity_calibration, precision_at_thresholds, reliability_table
+
+    report: dict = {"split": split, "model_version": analyzer.version, "tasks": {}}
+    results = {}
+    for task in TASKS:
+        data = load_task(data_dir, task, split)
+        t0 = time.time()
+        res = analyzer.analyze(data.texts)
+        dt = time.time() - t0
+        results[task] = (data, res)
+        labels = TASK_LABELS[task]
+        pred = np.array([int(np.argmax([r.scores[task][lab] for lab in labels])) for r in res])
+        value = official(task, data.labels, pred, len(labels))
+        report["tasks"][task] = {
+            "metric": OFFICIAL_METRIC[task], "value": round(100 * value, 2), "n": len(data),
+            "target": TARGETS[task], "meets_target": bool(100 * value >= TARGETS[task]),
+            **{name: row[task] for name, row in LEADERBOARD.items()},
+            "msgs_per_s": round(len(data) / dt, 1),
+        }
+        log(f"{task}: {OFFICIAL_METRIC[task]}={100 * value:.2f}")
+    report["throughput_msgs_per_s"] = round(
+        sum(v["n"] for v in report["tasks"].values()) / sum(v["n"] / v["msgs_per_s"] for v in report["tasks"].values()), 1)
+
+    # toxicity: shipped end-to-end ECE (in-sample for the 3 calibration numbers) + cross-fitted ECE
+    ys, ps, zs = [], [], []
+    for task in ("offensive", "hate"):
+        data, res = results[task]
+        ys.append(data.labels)
+        ps.append(np.array([r.toxicity for r in res]))
+        zs.append(np.stack([_logit(np.array([r.scores["offensive"]["offensive"] for r in res])),
+                            _logit(np.array([r.scores["hate"]["hate"] for r in res]))], 1))
+    y, p, z = np.concatenate(ys), np.concatenate(ps), np.concatenate(zs)
+    _, cross = fit_toxicity_calibration(z, y)
+    report["toxicity"] = {
+        "ece_cross_fitted": round(cross["ece"], 4),
+        "brier_cross_fitted": round(cross["brier"], 4),
+        "ece_uncalibrated_max_head": round(cross["ece_uncalibrated_max_head"], 4),
+        "ece_shipped_in_sample": round(expected_calibration_error(y, p), 4),
+        "note": "calibration (3 numbers) is fitted on this val set; ece_cross_fitted is the honest, held-out estimate",
+        "reliability_cross_fitted": cross["reliability"],
+        "reliability_shipped": reliability_table(y, p),
+        "thresholds_shipped": precision_at_thresholds(y, p),
+        "n": int(len(y)),
+    }
+    log(f"toxicity ECE cross-fitted={cross['ece']:.4f} shipped(in-sample)={report['toxicity']['ece_shipped_in_sample']:.4f}")
+
+    texts, names, ty = load_topics(data_dir, "validation" if split == "val" else split)
+    res = analyzer.analyze(texts)
+    pred = np.array([[n in r.topics for n in names] for r in res])
+    report["topics"] = {k: round(100 * v, 2) for k, v in multilabel_f1(ty, pred).items()} | {"n": len(texts), "lang": "en"}
+    log(f"topics: {report['topics']}")
+
+    sents = identity_sentences()
+    tox = np.array([r.toxicity for r in analyzer.analyze([s for s, _, _ in sents])])
+    thr = float(getattr(analyzer.settings, "toxicity_threshold", 0.8))
+    report["bias"] = {f"at_{t}": bias_report(sents, tox, t) for t in sorted({0.5, thr})}
+    log("bias FPR: " + ", ".join(f"{k}={v['fpr']:.4f}" for k, v in report["bias"].items()))
+
+    if langid:
+        report["langid"] = _langid(data_dir, log)
+    return report
+
+
+def _langid(data_dir: Path, log) -> dict | None:
+    """The runtime engineer's language-id evaluation, when present."""
+    try:
+        from enrichment_ai.training.langid_eval import evaluate_langid
+    except ImportError:
+        return None
+    try:
+        return evaluate_langid(Path(data_dir))
+    except Exception as exc:  # noqa: BLE001 - report, do not lose the rest of the eval
+        log(f"langid eval failed: {exc}")
+        return {"error": str(exc)}
+
+
+def format_tables(report: dict) -> str:
+    """Human-readable tables: one per task, then toxicity, topics, bias, throughput."""
+    lines = []
+    for task, m in report["tasks"].items():
+        lines += [f"\n{task} — {m['metric']} (val n={m['n']}; leaderboard rows are the official test set)",
+                  f"  {'row':<28}{'score':>8}",
+                  f"  {'this model (val)':<28}{m['value']:>8.2f}",
+                  *[f"  {name + ' (test)':<28}{m[name]:>8.1f}" for name in LEADERBOARD],
+                  f"  {'target':<28}{m['target']:>8.1f}   {'MET' if m['meets_target'] else 'not met'}"]
+    t = report["toxicity"]
+    lines += [f"\ntoxicity — ECE cross-fitted {t['ece_cross_fitted']:.4f} (uncalibrated max-head {t['ece_uncalibrated_max_head']:.4f}; "
+              f"shipped, in-sample {t['ece_shipped_in_sample']:.4f}); n={t['n']}"]
+    for row in t["thresholds_shipped"]:
+        lines.append(f"  alert at {row['threshold']:.1f}: flags {row['flagged']:.3f}, precision {row['precision']}, recall {row['recall']}")
+    tp = report["topics"]
+    lines.append(f"\ntopics (TweetTopicXL en validation, n={tp['n']}): micro-F1 {tp['micro_f1']:.2f}, macro-F1 {tp['macro_f1']:.2f}")
+    for key, b in report["bias"].items():
+        groups = ", ".join(f"{g} {v:.3f}" for g, v in b["fpr_by_group"].items())
+        lines.append(f"bias ({b['sentences']} neutral identity sentences) FPR {key}: {b['fpr']:.4f} [{groups}]")
+    lines.append(f"\nthroughput: {report['throughput_msgs_per_s']} msgs/s (all heads, one encoder pass per message)")
+    if report.get("langid"):
+        lines.append("\nlanguage id:\n" + _langid_table(report["langid"]))
+    return "\n".join(lines)
+
+
+def _langid_table(res: dict) -> str:
+    import json
+
+    return json.dumps(res, indent=1, default=str)[:4000]
+
+
+def update_card(heads_path: Path, report: dict) -> None:
+    """Record the eval results in the artifact's card.json."""
+    card = read_card(heads_path)
+    card[f"eval_{report['split']}"] = {k: report[k] for k in ("model_version", "tasks", "throughput_msgs_per_s", "topics")}
+    card[f"eval_{report['split']}"]["toxicity"] = {k: v for k, v in report["toxicity"].items() if not k.startswith("reliability")}
+    card[f"eval_{report['split']}"]["bias_fpr"] = {k: {"fpr": v["fpr"], "by_group": v["fpr_by_group"]} for k, v in report["bias"].items()}
+    write_card(heads_path, card)

