@@ -101,21 +101,29 @@ def test_record_skips_idempotent(conn, factory):
 
 
 def test_messages_missing_analysis(conn, factory):
+    # the session DB is shared: put this test's messages in a quiet stretch of the past
+    # so they are the oldest after `since`
     version = f"sweep-{uuid.uuid4().hex[:8]}"
     ch, author = factory.channel(), factory.user()
-    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    t0 = datetime(2001, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=uuid.uuid4().int % 500_000)
     old = [factory.message(ch, author, f"m{i}", created_at=t0 + timedelta(seconds=i)) for i in range(5)]
-    fresh = factory.message(ch, author, "just now")
     gone = factory.message(ch, author, "deleted", created_at=t0, deleted=True)
     since = t0 - timedelta(seconds=1)
-    due = store.messages_missing_analysis(conn, version, older_than_s=300, since=since, limit=100)
-    assert due == old and fresh not in due and gone not in due
+
+    def due(v=version, limit=5, **kw):
+        return store.messages_missing_analysis(conn, v, older_than_s=kw.pop("older", 300),
+                                               since=kw.pop("since", since), limit=limit)
+
+    assert due() == old and gone not in due(limit=6)
     msgs = store.fetch_messages(conn, old[:2])
     store.upsert_analyses(conn, [(msgs[i], _analysis(model_version=version)) for i in old[:2]])
     store.record_skips(conn, [(old[2], "empty"), (old[3], store.SKIP_MISSING)], version)
-    due = store.messages_missing_analysis(conn, version, older_than_s=300, since=since, limit=100)
-    assert due == [old[3], old[4]]  # a "missing" skip for a message that now exists is due again
-    assert store.messages_missing_analysis(conn, version, older_than_s=300, since=since, limit=1) == [old[3]]
-    # another model version still needs all of them
-    assert len(store.messages_missing_analysis(conn, version + "x", older_than_s=300, since=since, limit=100)) == 5
-    assert fresh in store.messages_missing_analysis(conn, version, older_than_s=0, since=since, limit=100)
+    assert due(limit=2) == [old[3], old[4]]  # a "missing" skip for a message that now exists is due again
+    assert due(limit=1) == [old[3]]
+    assert due(version + "x") == old  # another model version still needs all of them
+    # the grace period: a message from just now is due only with older_than_s=0
+    fresh = factory.message(ch, author, "just now")
+    created = store.fetch_messages(conn, [fresh])[fresh].created_at
+    near = created - timedelta(microseconds=1)
+    assert fresh not in due(since=near, older=300, limit=1000)
+    assert fresh in due(since=near, older=0, limit=1000)
