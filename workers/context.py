@@ -30,6 +30,7 @@ class WorkerContext:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._enricher: Any = None
+        self._summarizer: Any = None
         self._conn: Any = None
         self._redis: Any = None
 
@@ -44,6 +45,15 @@ class WorkerContext:
             log.info("models loaded: %s", enricher.model_version)
             self._enricher = enricher
         return self._enricher
+
+    @property
+    def summarizer(self):
+        """The configured conversation summarizer, built on the enricher's encoder."""
+        if self._summarizer is None:
+            from enrichment_ai import summaries
+
+            self._summarizer = summaries.load_summarizer(self.settings, self.enricher)
+        return self._summarizer
 
     @property
     def conn(self):
@@ -77,7 +87,7 @@ class WorkerContext:
     def close(self) -> None:
         """Release everything (process shutdown)."""
         self.reset()
-        self._enricher = None
+        self._enricher = self._summarizer = None
 
 
 def get_context(settings: Settings) -> WorkerContext:

@@ -7,7 +7,7 @@ per-process :mod:`workers.context`.
 Task names and arguments are the contract (docs/design.md):
 
 * ``enrichment.analyze_message(message_id)`` — micro-batched (:mod:`workers.batching`)
-* ``enrichment.sweep()`` — re-enqueue messages still lacking an analysis after the grace period
+* ``enrichment.sweep(since=None)`` — re-enqueue messages still lacking an analysis after the grace period
 * ``enrichment.summarize_channel(channel_id)``
 * ``enrichment.summarize_quiet_channels()`` — channels that went quiet after activity
 * ``enrichment.nightly_rollup(day=None)`` — ``day`` as ``YYYY-MM-DD``; default yesterday (UTC)
@@ -94,13 +94,16 @@ def register(app: Celery, settings: Settings) -> None:
                 "analysed": len(outcome.analysed), "skipped": len(outcome.skipped)}
 
     @app.task(bind=True, name=SWEEP, **retry_opts)
-    def sweep(self) -> int:
+    def sweep(self, since: str | None = None) -> int:
+        """Re-enqueue messages older than the grace period (and, if given, created at or
+        after ``since``, ISO 8601) that still have no analysis for this model version."""
         from enrichment_ai.db import store
 
+        start = datetime.fromisoformat(since) if since else None
         with resources(settings) as ctx:
             ids = store.messages_missing_analysis(
                 ctx.conn, ctx.enricher.model_version,
-                older_than_s=settings.sweep_grace_s, limit=settings.sweep_limit)
+                older_than_s=settings.sweep_grace_s, since=start, limit=settings.sweep_limit)
         n = enqueue_analyses(app, ids)
         if n:
             log.warning("sweep: re-enqueued %d messages without an analysis", n)
@@ -116,13 +119,18 @@ def register(app: Celery, settings: Settings) -> None:
             log.warning("summarize_channel: malformed channel id %r (dropped)", channel_id)
             return None
         with resources(settings) as ctx:
-            summary_id = summaries.summarize_channel(ctx.conn, cid, ctx.enricher, settings)
+            summary_id = summaries.summarize_channel(ctx.conn, cid, ctx.enricher, settings,
+                                                     summarizer=ctx.summarizer)
         return str(summary_id) if summary_id else None
 
     @app.task(bind=True, name=SUMMARIZE_QUIET, **retry_opts)
     def summarize_quiet_channels(self) -> int:
         from enrichment_ai import summaries
 
+        if not hasattr(summaries, "quiet_channels_due"):  # not provided by summaries yet
+            log.warning("summarize_quiet_channels: enrichment_ai.summaries has no quiet_channels_due; "
+                        "quiet channels are summarised only when a batch touches them")
+            return 0
         with resources(settings) as ctx:
             due = summaries.quiet_channels_due(ctx.conn, settings)
         for cid in due:
@@ -135,7 +143,7 @@ def register(app: Celery, settings: Settings) -> None:
 
         the_day = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
         with resources(settings) as ctx:
-            result = rollups.run_rollups(ctx.conn, the_day)
+            result = rollups.run_rollups(ctx.conn, the_day, toxicity_threshold=settings.toxicity_threshold)
         log.info("nightly rollup %s: %s", the_day, result)
         return {"day": the_day.isoformat(), **{k: v for k, v in dict(result).items()}}
 

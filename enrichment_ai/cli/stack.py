@@ -134,6 +134,13 @@ class Stack:
     def worker(self) -> Child:
         return self.children[0]
 
+    def check_alive(self) -> None:
+        """Raise (with its log tail) if the worker or beat has exited."""
+        for child in self.children:
+            if child.proc.poll() is not None:
+                raise RuntimeError(f"{child.name} exited with {child.proc.returncode}; log "
+                                   f"{child.log_path}:\n{child.log()[-3000:]}")
+
     def settings_with_urls(self) -> Settings:
         """``settings`` with the running services' URLs filled in."""
         return self.settings.model_copy(update={"database_url": self.services.database_url,

@@ -21,6 +21,7 @@ SELECT m.id AS message_id, m.created_at, s.name AS server, c.name AS channel,
        a.toxicity_score AS toxicity, a.topics, a.entities, a.model_version,
        a.details -> 'batch' ->> 'size' AS batch_size,
        coalesce(a.skip_reason, k.reason) AS skip_reason,
+       coalesce(a.updated_at, k.last_seen) AS analysed_at,
        (a.message_id IS NOT NULL OR k.message_id IS NOT NULL) AS done
 FROM unnest(%(ids)s::uuid[]) WITH ORDINALITY AS wanted(id, ord)
 JOIN messages m ON m.id = wanted.id

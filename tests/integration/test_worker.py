@@ -1,0 +1,130 @@
+"""End to end through a real worker: send_task -> Redis -> `enrichment-ai worker` ->
+PostgreSQL rows. Every test waits on rows and on the broker being drained (nothing left
+unacknowledged), never on sleeps alone."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from celery_helpers import analysis_rows, drained, skip_reasons, wait_analysed, wait_drained, wait_for
+
+pytestmark = pytest.mark.integration
+
+ANALYZE = "enrichment.analyze_message"
+
+
+def send(producer, *ids) -> None:
+    for mid in ids:
+        producer.send_task(ANALYZE, kwargs={"message_id": str(mid)})
+
+
+def test_enqueued_messages_are_analysed(celery_worker, producer, factory, conn, redis):
+    channel = factory.channel()
+    texts = {
+        "friendly": "Thanks so much for the help yesterday, you are all wonderful!",
+        "hostile": "Shut up, you are a worthless idiot and everyone hates you.",
+        "entities": "Barack Obama visited Microsoft headquarters in Seattle last week.",
+        "french": "Bonjour à tous, la réunion de demain est annulée, merci de prévenir l'équipe.",
+        "japanese": "明日の会議は中止になりました。チームに知らせてください。",
+    }
+    ids = {k: factory.message(channel, content=v) for k, v in texts.items()}
+    send(producer, *ids.values())
+
+    rows = wait_analysed(conn, ids.values())
+    wait_drained(redis, "cpu")
+    for key, mid in ids.items():
+        row = rows[mid]
+        assert row["count"] == 1, key
+        assert row["model_version"], key
+        assert row["toxicity"] is None or 0 <= row["toxicity"] <= 1, key
+        assert row["sentiment"] is None or -1 <= row["sentiment"] <= 1, key
+        assert row["details"]["batch"]["size"] >= 1, key
+    assert rows[ids["friendly"]]["language"] == "en"
+    assert rows[ids["french"]]["language"] == "fr"
+    assert rows[ids["japanese"]]["language"] == "ja"
+    friendly, hostile = rows[ids["friendly"]], rows[ids["hostile"]]
+    assert friendly["sentiment"] > 0 > hostile["sentiment"]
+    assert hostile["toxicity"] > friendly["toxicity"]
+    assert {e["label"] for e in rows[ids["entities"]]["entities"]} & {"PERSON", "ORG", "GPE"}
+    # English-only heads never score Japanese: NULL plus a reason instead of a guess.
+    assert rows[ids["japanese"]]["toxicity"] is None
+
+
+def test_same_event_twice_gives_one_row(celery_worker, producer, factory, conn, redis):
+    mid = factory.message(content="Same event, delivered twice.")
+    send(producer, mid, mid)  # twice in (probably) one batch
+    first = wait_analysed(conn, [mid])[mid]
+    wait_drained(redis, "cpu")
+    send(producer, mid)  # and again in a later batch
+    wait_for(lambda: analysis_rows(conn, [mid])[mid]["details"]["batch"]["id"]
+             != first["details"]["batch"]["id"], 60, "the redelivered event to be processed")
+    wait_drained(redis, "cpu")
+    assert conn.execute("SELECT count(*) FROM ai_analysis WHERE message_id = %s", (mid,)).fetchone()[0] == 1
+
+
+def test_events_are_micro_batched(celery_worker, producer, factory, conn, redis):
+    channel = factory.channel()
+    ids = [factory.message(channel, content=f"Message number {i} about the weekend plans.")
+           for i in range(40)]
+    with producer.producer_or_acquire() as p:  # one connection, as a busy platform would
+        for mid in ids:
+            producer.send_task(ANALYZE, kwargs={"message_id": str(mid)}, producer=p)
+    rows = wait_analysed(conn, ids)
+    wait_drained(redis, "cpu")
+    batches = {r["details"]["batch"]["id"]: r["details"]["batch"]["size"] for r in rows.values()}
+    # One enrich_batch call per batch id; 40 events per-message would make 40 batches.
+    assert len(batches) <= 10, batches
+    assert max(batches.values()) > 1
+    assert all(size <= 16 for size in batches.values())  # ENRICHMENT_BATCH_MAX_SIZE
+
+
+def test_bad_input_is_skipped_with_reasons_not_retried(celery_worker, producer, factory, conn, redis):
+    channel = factory.channel()
+    weird = "caf\u0065\u0301 \ufffd\ufffe zero\u200bwidth \U0010fffd rtl\u202e txet"
+    contents = {
+        "empty": "",
+        "whitespace": "  \n\t  ",
+        "emoji": "😂😂🔥💯",
+        "huge": "All good here. " * 14_000,  # ~210 kB
+        "weird": weird,  # PostgreSQL text cannot hold lone surrogates; this is what it can hold
+        "none": None,
+    }
+    ids = {k: factory.message(channel, content=v) for k, v in contents.items()}
+    deleted = factory.message(channel, content="this was removed", deleted=True)
+    unknown = uuid.uuid4()
+    good_after = factory.message(channel, content="A normal message sent after the bad ones.")
+
+    send(producer, *ids.values(), deleted, unknown)
+    producer.send_task(ANALYZE, kwargs={"message_id": "not-a-uuid"})
+    producer.send_task(ANALYZE, kwargs={"message_id": 12345})
+    producer.send_task(ANALYZE, kwargs={})
+    send(producer, good_after)
+
+    rows = wait_analysed(conn, [*ids.values(), good_after])
+    wait_drained(redis, "cpu")
+    for key in ("empty", "whitespace", "none"):
+        assert rows[ids[key]]["skip_reason"], key
+        assert rows[ids[key]]["toxicity"] is None, key
+    assert rows[ids["huge"]]["count"] == 1
+    assert rows[ids["weird"]]["count"] == 1
+    assert rows[good_after]["skip_reason"] is None
+    assert skip_reasons(conn, [deleted, unknown]) == {deleted: "deleted", unknown: "not_found"}
+    assert analysis_rows(conn, [deleted, unknown]) == {}
+    log = celery_worker.log()
+    assert "'not-a-uuid': malformed message id" in log
+    assert "retrying" not in log  # bad input is never retried
+    assert celery_worker.proc.poll() is None
+
+
+def test_sweeper_reenqueues_a_message_whose_event_was_lost(celery_worker, producer, factory, conn, redis):
+    created = datetime.now(UTC) - timedelta(seconds=90)  # older than the worker's 30 s grace
+    lost = factory.message(content="Nobody ever enqueued me.", created_at=created)
+    wait_drained(redis, "cpu")
+    assert analysis_rows(conn, [lost]) == {}
+    producer.send_task("enrichment.sweep", kwargs={"since": (created - timedelta(seconds=1)).isoformat()})
+    wait_analysed(conn, [lost], timeout_s=60)
+    wait_for(lambda: drained(redis, "cpu"), 60, "drained")
+    assert "sweep: re-enqueued" in celery_worker.log()
