@@ -48,3 +48,13 @@ def test_arguments_and_table(capsys):
 
 def test_no_input_is_usage_error(capsys):
     assert main(["analyze"]) == 2
+
+
+def test_stdin(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"id": 1, "text": "Good morning everyone, have a nice day!"}\n\n'))
+    assert main(["analyze", "--input", "-"]) == 0
+    rows = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert [r.get("id") for r in rows] == [1, None]
+    assert rows[0]["language"] == "en" and rows[1]["skipped"]
