@@ -93,7 +93,8 @@ SELECT md5('m' || %(tag)s || g)::uuid AS id,
        r_tox < 0.015 + CASE WHEN srv = 0 THEN 0.075 * x ELSE 0 END AS toxic,
        r_text, r_noise,
        %(start)s::timestamptz + make_interval(secs => 86400.0 * %(days)s
-           * (x + 0.25 * sin(2 * pi() * x * %(days)s / 7.0) / (2 * pi() * %(days)s / 7.0))) AS created_at
+           * (x + 0.25 * sin(2 * pi() * x * greatest(1, round(%(days)s / 7.0)))
+                  / (2 * pi() * greatest(1, round(%(days)s / 7.0))))) AS created_at  -- weekly rhythm, ends at x = 1
 FROM per_server
 """
 
