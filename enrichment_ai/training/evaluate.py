@@ -90,18 +90,18 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
     log("bias FPR: " + ", ".join(f"{k}={v['fpr']:.4f}" for k, v in report["bias"].items()))
 
     if langid:
-        report["langid"] = _langid(data_dir, log)
+        report["langid"] = _langid(data_dir, analyzer.settings, log)
     return report
 
 
-def _langid(data_dir: Path, log) -> dict | None:
+def _langid(data_dir: Path, settings, log) -> dict | None:
     """The runtime engineer's language-id evaluation, when present."""
     try:
         from enrichment_ai.training.langid_eval import evaluate_langid
     except ImportError:
         return None
     try:
-        return evaluate_langid(Path(data_dir))
+        return evaluate_langid(Path(data_dir), settings=settings)
     except Exception as exc:  # noqa: BLE001 - report, do not lose the rest of the eval
         log(f"langid eval failed: {exc}")
         return {"error": str(exc)}
@@ -133,9 +133,17 @@ def format_tables(report: dict) -> str:
 
 
 def _langid_table(res: dict) -> str:
+    """The language-id module's own table (its format_report), else compact JSON."""
     import json
 
-    return json.dumps(res, indent=1, default=str)[:4000]
+    if "error" not in res:
+        try:
+            from enrichment_ai.training.langid_eval import format_report
+
+            return format_report(res)
+        except Exception:  # noqa: BLE001 - a formatting problem must not hide the numbers
+            pass
+    return json.dumps(res, default=str)[:4000]
 
 
 def update_card(heads_path: Path, report: dict) -> None:
