@@ -61,7 +61,9 @@ class WorkerContext:
         if self._conn is None or self._conn.closed or self._conn.broken:
             from enrichment_ai import db
 
-            self._conn = db.connect(self.settings.database_url)
+            # Named for pg_stat_activity: operators (and tests) can tell worker sessions apart.
+            self._conn = db.connect(self.settings.database_url,
+                                    application_name=f"enrichment-worker:{self.settings.queue}")
         return self._conn
 
     @property

@@ -79,6 +79,9 @@ def test_events_are_micro_batched(celery_worker, producer, factory, conn, redis)
     assert len(batches) <= 10, batches
     assert max(batches.values()) > 1
     assert all(size <= 16 for size in batches.values())  # ENRICHMENT_BATCH_MAX_SIZE
+    # 40 new analysed messages >= summary_min_messages: the batch enqueued a summary.
+    wait_for(lambda: conn.execute("SELECT count(*) FROM conversation_summaries WHERE channel_id = %s",
+                                  (channel,)).fetchone()[0], 60, "a conversation summary")
 
 
 def test_bad_input_is_skipped_with_reasons_not_retried(celery_worker, producer, factory, conn, redis):

@@ -1,0 +1,96 @@
+"""The worker under failure: kill -9 mid-batch, lost database connections.
+
+Each test starts its own ``enrichment-ai worker`` on the ``gpu`` queue (device cpu),
+so killing it never disturbs the integration tests' ``cpu`` worker. Visibility timeout
+is made short through Settings so a dead worker's messages come back in seconds.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from celery_helpers import analysis_rows, start_worker, wait_analysed, wait_drained, wait_for
+from enrichment_ai.embedded import redis_client
+
+pytestmark = pytest.mark.integration
+
+QUEUE = "gpu"
+OVERRIDES = {"queue": QUEUE, "batch_max_size": 4, "batch_max_wait_ms": 100,
+             "visibility_timeout_s": 8, "task_max_retries": 5}
+
+
+@pytest.fixture
+def gpu_settings(settings):
+    return settings.model_copy(update=OVERRIDES)
+
+
+@pytest.fixture
+def producer(gpu_settings):
+    from workers.app import create_app
+
+    app = create_app(gpu_settings)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def redis(redis_url):
+    client = redis_client(redis_url)
+    yield client
+    client.close()
+
+
+def batches_logged(child) -> int:
+    return sum(1 for line in child.log().splitlines() if "] batch " in line)
+
+
+def test_kill_9_mid_batch_then_restart_analyses_every_message_once(
+        gpu_settings, producer, factory, conn, redis, tmp_path):
+    channel = factory.channel()
+    ids = [factory.message(channel, content=f"Reliability message {i}: the server was busy today.")
+           for i in range(48)]
+    worker = start_worker(gpu_settings, tmp_path, name="victim", overrides=OVERRIDES)
+    try:
+        for mid in ids:
+            producer.send_task("enrichment.analyze_message", kwargs={"message_id": str(mid)})
+        wait_for(lambda: batches_logged(worker) >= 1, 120, "a first committed batch")
+    finally:
+        worker.kill()  # SIGKILL to the worker and its pool process, mid-stream
+    done_before = len(analysis_rows(conn, ids))
+    assert 0 < done_before < len(ids), f"kill came too late to test anything ({done_before} done)"
+    assert redis.hlen("unacked") > 0  # fetched, not acked: the dead worker's batches
+
+    restarted = start_worker(gpu_settings, tmp_path, name="restarted", overrides=OVERRIDES)
+    try:
+        rows = wait_analysed(conn, ids, timeout_s=180)
+        wait_drained(redis, QUEUE, timeout_s=60)
+    finally:
+        restarted.stop()
+    assert all(r["count"] == 1 for r in rows.values())
+    assert conn.execute("SELECT count(*) FROM ai_analysis WHERE message_id = ANY(%s)", (ids,)).fetchone()[0] == len(ids)
+
+
+def test_lost_database_connections_are_retried(gpu_settings, producer, factory, conn, redis, tmp_path):
+    worker = start_worker(gpu_settings, tmp_path, name="retrier", overrides=OVERRIDES)
+    try:
+        warm = factory.message(content="warm-up: opens the worker's database connection")
+        producer.send_task("enrichment.analyze_message", kwargs={"message_id": str(warm)})
+        wait_analysed(conn, [warm])
+        # A database restart/failover from the worker's point of view: its session dies.
+        with psycopg.connect(gpu_settings.database_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = %s",
+                (f"enrichment-worker:{QUEUE}",)).fetchone()[0]
+        assert killed >= 1
+        ids = [factory.message(content=f"after the outage {i}") for i in range(5)]
+        for mid in ids:
+            producer.send_task("enrichment.analyze_message", kwargs={"message_id": str(mid)})
+        rows = wait_analysed(conn, ids, timeout_s=120)
+        wait_drained(redis, QUEUE)
+        assert all(r["count"] == 1 for r in rows.values())
+        assert "transient error on a batch" in worker.log()
+        assert worker.proc.poll() is None
+    finally:
+        worker.stop()
