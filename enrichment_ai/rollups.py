@@ -19,6 +19,8 @@ from enrichment_ai.db import rollup_sql
 DEFAULT_TOXICITY_THRESHOLD = 0.8
 #: Reputation counts the last 90 UTC days.
 REPUTATION_WINDOW_DAYS = 90
+#: Memory per sort/hash for the rollup transaction (SET LOCAL): keeps the joins in memory.
+ROLLUP_WORK_MEM = "256MB"
 
 
 def yesterday_utc(now: datetime | None = None) -> date:
@@ -42,6 +44,7 @@ def rollup_range(
     t0 = time.perf_counter()
     with conn.transaction():
         rollup_sql.lock(conn)
+        rollup_sql.set_work_mem(conn, ROLLUP_WORK_MEM)
         waited = time.perf_counter() - t0
         health = rollup_sql.upsert_health(conn, first, last, toxicity_threshold)
         t1 = time.perf_counter()

@@ -104,12 +104,18 @@ SELECT srv.server_id, days.day,
        COALESCE(agg.toxic, 0),
        COALESCE(mods.n, 0),
        round(100 * agg.responded::numeric / NULLIF(agg.message_count, 0), 2),
-       round(0.40 * COALESCE(agg.positive::numeric / NULLIF(agg.scored, 0), 0.5)
-           + 0.35 * GREATEST(0, 1 - 10 * agg.toxic::numeric / NULLIF(agg.message_count, 0))
-           + 0.25 * agg.responded::numeric / NULLIF(agg.message_count, 0), 2)
+       -- 0.40·P + 0.35·S + 0.25·E as ONE exact fraction (P = pn/pd, S = sn/n, E = responded/n),
+       -- so a value exactly on a rounding tie rounds like the exact formula says
+       round((40::numeric * p.pn * agg.message_count + 35 * p.sn * p.pd + 25 * agg.responded * p.pd)
+             / NULLIF(100 * p.pd * agg.message_count, 0), 2)
 FROM srv CROSS JOIN days
 LEFT JOIN agg ON agg.server_id = srv.server_id AND agg.day = days.day
 LEFT JOIN mods ON mods.server_id = srv.server_id AND mods.day = days.day
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN agg.scored > 0 THEN agg.positive ELSE 1 END::bigint AS pn,
+           CASE WHEN agg.scored > 0 THEN agg.scored ELSE 2 END::bigint AS pd,
+           GREATEST(0, agg.message_count - 10 * agg.toxic)::bigint AS sn
+) p
 WHERE srv.created_at < (days.day + 1)::timestamp AT TIME ZONE 'UTC'
    OR agg.server_id IS NOT NULL OR mods.server_id IS NOT NULL
 ON CONFLICT (server_id, date) DO UPDATE SET
@@ -185,6 +191,11 @@ WHERE rs.last_calculated IS NULL OR rs.last_calculated <= EXCLUDED.last_calculat
 def lock(conn: psycopg.Connection) -> None:
     """Wait for the rollup lock (released when the surrounding transaction ends)."""
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,))
+
+
+def set_work_mem(conn: psycopg.Connection, amount: str) -> None:
+    """``work_mem`` for the rest of the transaction only."""
+    conn.execute("SELECT set_config('work_mem', %s, true)", (amount,))
 
 
 def upsert_health(conn: psycopg.Connection, first: date, last: date, threshold: float) -> int:

@@ -1,0 +1,53 @@
+"""``make bench`` / ``python -m bench``: run every benchmark module and print one table.
+
+Each module in :data:`MODULES` exposes ``run(**kwargs) -> list[dict]`` (rows of plain
+values: medians of repeats and ratios against a baseline run side by side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+#: benchmark name -> module under bench/ (explicit registry)
+MODULES: dict[str, str] = {"analyzers": "bench.analyzers", "rollup": "bench.rollup"}
+
+
+def print_table(name: str, rows: list[dict]) -> None:
+    """Rows as an aligned text table (union of keys, in first-seen order)."""
+    if not rows:
+        print(f"{name}: no rows")
+        return
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    cells = [[str(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print(f"\n== {name} ==")
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=sorted(MODULES), action="append", help="run only these benchmarks")
+    p.add_argument("--messages", type=int, default=200_000, help="rollup benchmark size (default 200000; 1000000 for the headline)")
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args(argv)
+    kwargs = {"rollup": {"messages": a.messages, "repeats": a.repeats}, "analyzers": {"repeats": a.repeats}}
+    failed = 0
+    for name in a.only or MODULES:
+        try:
+            rows = importlib.import_module(MODULES[name]).run(**kwargs.get(name, {}))
+        except Exception:  # noqa: BLE001 - report and go on with the other benchmarks
+            traceback.print_exc()
+            failed += 1
+            continue
+        print_table(name, rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
