@@ -1,0 +1,11 @@
+# The one image every compose service runs (migrate, worker-cpu, worker-gpu, beat).
+FROM python:3.11-slim
+ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 ENRICHMENT_DATA_DIR=/data
+WORKDIR /app
+COPY pyproject.toml constraints.txt README.md ./
+COPY enrichment_ai ./enrichment_ai
+COPY workers ./workers
+COPY models ./models
+RUN pip install -c constraints.txt -e . && useradd --create-home enrichment && mkdir -p /data && chown enrichment /data
+USER enrichment
+CMD ["enrichment-ai", "--help"]

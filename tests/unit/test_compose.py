@@ -1,0 +1,53 @@
+"""docker-compose.yml can't be started here (no Docker engine); test what can be:
+its shape, and that every command it runs is a real `enrichment-ai` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from enrichment_ai.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def test_services_present():
+    assert {"postgres", "redis", "migrate", "worker-cpu", "worker-gpu", "beat"} <= set(SERVICES)
+
+
+def test_redis_appends_only_and_postgres_keeps_a_volume():
+    assert "--appendonly" in SERVICES["redis"]["command"]
+    assert SERVICES["redis"]["command"][SERVICES["redis"]["command"].index("--appendonly") + 1] == "yes"
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in SERVICES["postgres"]["volumes"])
+
+
+def test_gpu_worker_is_opt_in_with_a_device_reservation():
+    gpu = SERVICES["worker-gpu"]
+    assert gpu["profiles"] == ["gpu"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert gpu["environment"]["ENRICHMENT_QUEUE"] == "gpu"
+    assert "profiles" not in SERVICES["worker-cpu"]
+
+
+@pytest.mark.parametrize("name", ["migrate", "worker-cpu", "worker-gpu", "beat"])
+def test_commands_are_real_cli_invocations(name):
+    argv = SERVICES[name]["command"]
+    assert argv[0] == "enrichment-ai"
+    args = build_parser(argv[1:]).parse_args(argv[1:])  # SystemExit on an unknown option
+    assert args.command == argv[1]
+
+
+@pytest.mark.parametrize("name", ["migrate", "worker-cpu", "worker-gpu", "beat"])
+def test_app_services_point_at_compose_postgres_and_redis(name):
+    env = SERVICES[name]["environment"]
+    assert "@postgres:5432/" in env["ENRICHMENT_DATABASE_URL"]
+    assert env["ENRICHMENT_REDIS_URL"].startswith("redis://redis:6379")
+
+
+def test_workers_wait_for_migrations():
+    for name in ("worker-cpu", "worker-gpu", "beat"):
+        assert SERVICES[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
