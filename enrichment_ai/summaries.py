@@ -45,6 +45,13 @@ def channels_due(conn: psycopg.Connection, channel_ids: Sequence[UUID], settings
     )
 
 
+def quiet_channels_due(conn: psycopg.Connection, settings: Settings, *, limit: int = 5000) -> list[UUID]:
+    """For the periodic sweep: channels active within the last ``summary_quiet_s`` + 1 day
+    whose window is due now (typically because they went quiet)."""
+    recent = summary_sql.recent_channels(conn, settings.summary_quiet_s + 86400, limit)
+    return channels_due(conn, recent, settings)
+
+
 def load_summarizer(settings: Settings, enricher: Embedder) -> Summarizer:
     """The configured summarizer (``Settings.summarizer``), loaded. Workers build it
     once per process and pass it to :func:`summarize_channel`."""

@@ -77,6 +77,13 @@ SELECT * FROM (
 ) newest ORDER BY created_at, id
 """
 
+RECENT_CHANNELS = """
+SELECT DISTINCT m.channel_id
+FROM messages m
+WHERE m.created_at >= now() - make_interval(secs => %(lookback_s)s) AND m.deleted_at IS NULL
+LIMIT %(limit)s
+"""
+
 THRESHOLD = """
 SELECT round(COALESCE(es.toxicity_threshold::numeric, %(default)s::numeric), 4)
 FROM channels c LEFT JOIN server_enrichment_settings es ON es.server_id = c.server_id
@@ -106,6 +113,11 @@ def channels_due(
         "quiet_s": quiet_s, "skip_bots": skip_bots,
     })
     return [r[0] for r in rows]
+
+
+def recent_channels(conn: psycopg.Connection, lookback_s: int, limit: int) -> list[UUID]:
+    """Channels with a live message in the last ``lookback_s`` seconds."""
+    return [r[0] for r in conn.execute(RECENT_CHANNELS, {"lookback_s": lookback_s, "limit": limit})]
 
 
 def lock_channel(conn: psycopg.Connection, channel_id: UUID) -> None:

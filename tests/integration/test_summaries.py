@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from enrichment_ai import db
-from enrichment_ai.summaries import channels_due, summarize_channel
+from enrichment_ai.summaries import channels_due, quiet_channels_due, summarize_channel
 from enrichment_ai.summarizers import MASK, SMALL_TALK
 
 pytestmark = pytest.mark.integration
@@ -97,8 +97,10 @@ def test_trigger_by_quiet(conn, factory, chan, cfg):
     assert channels_due(conn, [c], cfg) == []  # 2 < summary_min_quiet_messages
     post(factory, conn, c, u["carol"], TOPIC[2], old + timedelta(seconds=2))
     assert channels_due(conn, [c], cfg) == [c]
+    assert c in quiet_channels_due(conn, cfg)
     post(factory, conn, c, u["carol"], TOPIC[3], now())  # activity again: not quiet any more
     assert channels_due(conn, [c], cfg) == []
+    assert c not in quiet_channels_due(conn, cfg)
 
 
 def test_same_window_twice_one_row(conn, factory, chan, cfg, migrated_db):
