@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     sweep_limit: int = Field(5000, ge=1, description="Most messages re-enqueued per sweep")
 
     # --- models -----------------------------------------------------------------
-    language_detector: Literal["lingua", "langdetect"] = "lingua"
+    language_detector: Literal["lingua", "langdetect"] = Field("lingua", description="Language identifier: lingua or langdetect")
     language_candidates: list[str] = Field(
         default_factory=lambda: ["en", "es", "fr", "de", "pt", "it", "ru", "ja", "zh", "ar", "nl", "pl", "tr", "ko"],
         description="ISO 639-1 codes the detector chooses among",
