@@ -1,0 +1,59 @@
+"""Training smoke test: a tiny synthetic TweetEval-shaped folder, both modes, seconds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from enrichment_ai.analysis.heads import TASK_LABELS
+from enrichment_ai.config import Settings
+
+POS = ["I love this, great day", "what a wonderful game", "thanks friend, awesome", "so happy today"]
+NEG = ["you are a stupid idiot", "I hate you, moron", "worst thing ever, disgusting", "shut up loser"]
+
+
+def _write(data, n=16):
+    from enrichment_ai.analysis.topics import TOPIC_DESCRIPTIONS
+
+    for task, labels in TASK_LABELS.items():
+        d = data / "tweeteval" / task
+        d.mkdir(parents=True)
+        for split in ("train", "val"):
+            texts, ys = [], []
+            for i in range(n):
+                y = i % len(labels)
+                texts.append((POS if y == 0 else NEG)[i % 4] + f" {i}")
+                ys.append(y)
+            (d / f"{split}_text.txt").write_text("\n".join(texts) + "\n")
+            (d / f"{split}_labels.txt").write_text("\n".join(map(str, ys)) + "\n")
+    t = data / "tweettopicxl" / "en"
+    t.mkdir(parents=True)
+    names = list(TOPIC_DESCRIPTIONS)
+    for split in ("train", "validation"):
+        rows = [{"id": i, "text": f"tweet about {names[i % 19]}", **{k: int(k == names[i % 19]) for k in names}}
+                for i in range(24)]
+        (t / f"en_{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+@pytest.mark.parametrize("mode", ["frozen", "lora"])
+def test_train_tiny_then_load(tmp_path, mode):
+    import torch
+
+    from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
+    from enrichment_ai.training.trainer import TrainConfig, train
+
+    torch.set_num_threads(2)
+    data, out = tmp_path / "data", tmp_path / "model"
+    _write(data)
+    cfg = TrainConfig(data_dir=data, out_dir=out, mode=mode, epochs=2, batch_size=8, rank=2, alpha=4,
+                      cache_dir=None, max_len=32)
+    card = train(Settings(device="cpu"), cfg, log=lambda *_: None)
+    assert (out / "heads.safetensors").exists()
+    assert (out / "adapter.safetensors").exists() == (mode == "lora")
+    assert set(card["val_metrics_at_train"]) == set(TASK_LABELS)
+    assert 0 <= card["toxicity_calibration"]["ece"] <= 1
+    a = SharedEncoderAnalyzer(Settings(device="cpu", heads_path=out)).load()
+    res = a.analyze(["hello", "", "you idiot"])
+    assert len(res) == 3 and all(r.error is None for r in res)
+    assert ("lora" in a.version) == (mode == "lora")
