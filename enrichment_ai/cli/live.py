@@ -16,8 +16,8 @@ from uuid import UUID
 
 from enrichment_ai.config import Settings
 
-COLUMNS = (("channel", 14), ("author", 10), ("lang", 4), ("sentiment", 13), ("tox", 4),
-           ("topics", 24), ("entities", 26), ("message / skip reason", 44))
+COLUMNS = (("channel", 14), ("author", 10), ("lang", 4), ("sentiment", 14), ("tox", 4),
+           ("topics", 24), ("entities", 26), ("message / skip reason", 43))
 
 
 def _cut(text: Any, width: int) -> str:
