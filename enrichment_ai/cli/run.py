@@ -26,7 +26,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from enrichment_ai.cli.live import SampleRun
     from enrichment_ai.cli.stack import Stack
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly on SIGTERM too
+    # Ctrl-C (even where a launcher started us with SIGINT ignored) and SIGTERM both
+    # raise KeyboardInterrupt, which stops worker, beat and services in order.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print("Starting services, migrations, a Celery worker and beat … (Ctrl-C stops everything)", flush=True)
     stack = Stack(settings)
     try:
