@@ -1,0 +1,76 @@
+"""The Celery app factory and the pure parts of the worker layer (no broker needed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from enrichment_ai.config import Settings
+from enrichment_ai.process import MALFORMED_ID, decode_ids
+from workers.app import create_app, transport_options
+from workers.batching import Event, backoff_s
+from workers.tasks import message_id_of
+
+URL = "redis://localhost:1/0"  # never connected to: building an app opens no connection
+
+
+def test_importing_workers_configures_nothing():
+    code = ("import celery, workers.app, workers.tasks, workers.batching, workers.context; "
+            "from celery._state import _apps; "
+            "assert not [a for a in _apps if a.main == 'enrichment'], 'app configured at import'; "
+            "import sys; assert 'torch' not in sys.modules, 'models imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_app_routes_to_the_configured_queue_with_late_acks():
+    app = create_app(Settings(redis_url=URL, queue="gpu", batch_max_size=32, visibility_timeout_s=120))
+    conf = app.conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.accept_content == ["json"] and conf.task_serializer == "json"
+    assert conf.task_default_queue == "gpu"
+    assert app.amqp.router.route({}, "enrichment.analyze_message")["queue"].name == "gpu"
+    assert conf.broker_transport_options["visibility_timeout"] == 120
+    assert conf.worker_prefetch_multiplier >= 32  # a whole batch can be buffered unacked
+    task = app.tasks["enrichment.analyze_message"]
+    assert task.flush_every == 32 and task.acks_late
+
+
+def test_beat_schedule_covers_sweep_rollups_partitions_summaries():
+    app = create_app(Settings(redis_url=URL, sweep_interval_s=45))
+    tasks = {e["task"]: e["schedule"] for e in app.conf.beat_schedule.values()}
+    assert tasks["enrichment.sweep"].total_seconds() == 45
+    assert {"enrichment.nightly_rollup", "enrichment.ensure_partitions",
+            "enrichment.summarize_quiet_channels"} <= set(tasks)
+    assert app.conf.timezone == "UTC"
+
+
+def test_unresolved_redis_url_is_a_clear_error():
+    with pytest.raises(ValueError, match="ENRICHMENT_REDIS_URL"):
+        create_app(Settings(redis_url=None))
+
+
+def test_restore_scan_follows_a_short_visibility_timeout():
+    opts = transport_options(Settings(visibility_timeout_s=8))
+    assert opts["unacked_restore_interval"] <= 8 and opts["unacked_restore_throttle"] == 1
+
+
+def test_decode_ids_dedupes_and_flags_malformed():
+    a = uuid.uuid4()
+    ids, bad = decode_ids([str(a), a, "nope", None, 42, str(a).upper()])
+    assert ids == [a]
+    assert [reason for _, reason in bad] == [MALFORMED_ID] * 3
+
+
+def test_message_id_from_kwargs_or_first_arg():
+    assert message_id_of(Event("t", (), {"message_id": "x"})) == "x"
+    assert message_id_of(Event("t", ("y",), {})) == "y"
+    assert message_id_of(Event("t")) is None
+
+
+def test_backoff_grows_and_is_capped():
+    assert 0.5 <= backoff_s(0) <= 1
+    assert 8 <= backoff_s(4) <= 16
+    assert backoff_s(30) <= 300
