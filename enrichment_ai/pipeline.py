@@ -40,7 +40,7 @@ MODEL_VERSION_MAX = 128
 
 REASON_EMPTY = "empty"
 REASON_NO_LETTERS = "no letters (emoji, digits, punctuation or links only): language undetermined, no scores"
-REASON_UND = "language undetermined (confidence {conf:.2f}): sentiment/toxicity heads need a supported language"
+REASON_UND = "language undetermined (too short or ambiguous, confidence {conf:.2f}): sentiment/toxicity heads need a supported language"
 REASON_UNSUPPORTED = "language '{code}' not supported by sentiment/toxicity heads"
 REASON_FAILED = "analysis failed: {error}"
 ERR_NOT_LOADED = "Enricher: call load() before enrich_batch()/embed()"
