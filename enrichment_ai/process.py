@@ -120,27 +120,17 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
     return outcome
 
 
-def _optional(name: str):
-    """``enrichment_ai.<name>`` or None while that module is not part of the tree yet."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec(f"enrichment_ai.{name}") is None:
-        return None
-    return importlib.import_module(f"enrichment_ai.{name}")
-
-
 def _publish_alerts(conn, redis, rows, settings: Settings) -> int:
     """Moderation alerts for the committed rows (``enrichment_ai.alerts``)."""
-    alerts = _optional("alerts")
-    if redis is None or alerts is None:
+    from enrichment_ai import alerts
+
+    if redis is None:
         return 0
     return int(alerts.publish(redis, conn, rows, settings) or 0)
 
 
 def _channels_due(conn, channel_ids: set[UUID], settings: Settings) -> list[UUID]:
     """Channels with enough new analysed messages for a summary (``enrichment_ai.summaries``)."""
-    summaries = _optional("summaries")
-    if summaries is None:
-        return []
+    from enrichment_ai import summaries
+
     return list(summaries.channels_due(conn, sorted(channel_ids, key=str), settings))

@@ -127,10 +127,6 @@ def register(app: Celery, settings: Settings) -> None:
     def summarize_quiet_channels(self) -> int:
         from enrichment_ai import summaries
 
-        if not hasattr(summaries, "quiet_channels_due"):  # not provided by summaries yet
-            log.warning("summarize_quiet_channels: enrichment_ai.summaries has no quiet_channels_due; "
-                        "quiet channels are summarised only when a batch touches them")
-            return 0
         with resources(settings) as ctx:
             due = summaries.quiet_channels_due(ctx.conn, settings)
         for cid in due:

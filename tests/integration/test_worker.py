@@ -131,3 +131,26 @@ def test_sweeper_reenqueues_a_message_whose_event_was_lost(celery_worker, produc
     wait_analysed(conn, [lost], timeout_s=60)
     wait_for(lambda: drained(redis, "cpu"), 60, "drained")
     assert "sweep: re-enqueued" in celery_worker.log()
+
+
+def test_beat_tasks_run_on_the_worker(celery_worker, producer, factory, conn, redis):
+    """What beat sends: the nightly rollup for a given UTC day writes community_health,
+    quiet-channel summaries and partition maintenance complete without error."""
+    server = factory.server()
+    channel = factory.channel(server)
+    day = datetime(2024, 3, 5, 12, tzinfo=UTC)
+    mids = [factory.message(channel, content=f"rollup day message {i}", created_at=day) for i in range(3)]
+    send(producer, *mids)
+    wait_analysed(conn, mids)
+    producer.send_task("enrichment.nightly_rollup", kwargs={"day": "2024-03-05"})
+    producer.send_task("enrichment.summarize_quiet_channels")
+    producer.send_task("enrichment.ensure_partitions")
+    row = wait_for(lambda: conn.execute(
+        "SELECT message_count FROM community_health WHERE server_id = %s AND date = '2024-03-05'",
+        (server,)).fetchone(), 60, "the rollup row")
+    assert row[0] == 3
+    for name in ("summarize_quiet_channels", "ensure_partitions", "nightly_rollup"):
+        wait_for(lambda n=name: f"Task enrichment.{n}[" in celery_worker.log()
+                 and "succeeded" in celery_worker.log().split(f"Task enrichment.{n}[")[-1].split("\n")[0],
+                 60, f"{name} to succeed")
+    wait_drained(redis, "cpu")
