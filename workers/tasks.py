@@ -70,7 +70,8 @@ def resources(settings: Settings) -> Iterator[WorkerContext]:
 
 
 def register(app: Celery, settings: Settings) -> None:
-    """Register every ``enrichment.*`` task on ``app``."""
+    """Register every ``enrichment.*`` task on ``app`` only (``shared=False``: Celery would
+    otherwise add the first app's tasks, bound to its settings, to every later app)."""
     retry_opts = dict(
         autoretry_for=transient_errors(),
         retry_backoff=True,
@@ -79,7 +80,7 @@ def register(app: Celery, settings: Settings) -> None:
         max_retries=settings.task_max_retries,
     )
 
-    @app.task(base=BatchTask, bind=True, name=ANALYZE, flush_every=settings.batch_max_size,
+    @app.task(shared=False, base=BatchTask, bind=True, name=ANALYZE, flush_every=settings.batch_max_size,
               flush_interval=settings.batch_max_wait_ms / 1000.0,
               max_retries=settings.task_max_retries)
     def analyze_message(self, events: list[Event]) -> dict:
@@ -93,7 +94,7 @@ def register(app: Celery, settings: Settings) -> None:
         return {"batch": outcome.batch_id, "size": outcome.size,
                 "analysed": len(outcome.analysed), "skipped": len(outcome.skipped)}
 
-    @app.task(bind=True, name=SWEEP, **retry_opts)
+    @app.task(shared=False, bind=True, name=SWEEP, **retry_opts)
     def sweep(self, since: str | None = None) -> int:
         """Re-enqueue messages older than the grace period (and, if given, created at or
         after ``since``, ISO 8601) that still have no analysis for this model version."""
@@ -109,7 +110,7 @@ def register(app: Celery, settings: Settings) -> None:
             log.warning("sweep: re-enqueued %d messages without an analysis", n)
         return n
 
-    @app.task(bind=True, name=SUMMARIZE, **retry_opts)
+    @app.task(shared=False, bind=True, name=SUMMARIZE, **retry_opts)
     def summarize_channel(self, channel_id: str) -> str | None:
         from enrichment_ai import summaries
 
@@ -123,7 +124,7 @@ def register(app: Celery, settings: Settings) -> None:
                                                      summarizer=ctx.summarizer)
         return str(summary_id) if summary_id else None
 
-    @app.task(bind=True, name=SUMMARIZE_QUIET, **retry_opts)
+    @app.task(shared=False, bind=True, name=SUMMARIZE_QUIET, **retry_opts)
     def summarize_quiet_channels(self) -> int:
         from enrichment_ai import summaries
 
@@ -133,7 +134,7 @@ def register(app: Celery, settings: Settings) -> None:
             app.send_task(SUMMARIZE, kwargs={"channel_id": str(cid)})
         return len(due)
 
-    @app.task(bind=True, name=NIGHTLY_ROLLUP, **retry_opts)
+    @app.task(shared=False, bind=True, name=NIGHTLY_ROLLUP, **retry_opts)
     def nightly_rollup(self, day: str | None = None) -> dict:
         from enrichment_ai import rollups
 
@@ -143,7 +144,7 @@ def register(app: Celery, settings: Settings) -> None:
         log.info("nightly rollup %s: %s", the_day, result)
         return {"day": the_day.isoformat(), **{k: v for k, v in dict(result).items()}}
 
-    @app.task(bind=True, name=ENSURE_PARTITIONS, **retry_opts)
+    @app.task(shared=False, bind=True, name=ENSURE_PARTITIONS, **retry_opts)
     def ensure_partitions(self) -> Any:
         from enrichment_ai import db
 

@@ -74,3 +74,11 @@ def test_backoff_grows_and_is_capped():
     assert 0.5 <= backoff_s(0) <= 1
     assert 8 <= backoff_s(4) <= 16
     assert backoff_s(30) <= 300
+
+
+def test_two_apps_keep_their_own_tasks_and_settings():
+    first = create_app(Settings(redis_url=URL, batch_max_size=8))
+    second = create_app(Settings(redis_url=URL, batch_max_size=24))
+    assert first.tasks["enrichment.analyze_message"].flush_every == 8
+    assert second.tasks["enrichment.analyze_message"].flush_every == 24
+    assert second.tasks["enrichment.sweep"].app is second
