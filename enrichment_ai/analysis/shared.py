@@ -80,6 +80,10 @@ class SharedEncoderAnalyzer:
 
         heads = Heads.load(self.heads_path)
         encoder = Encoder(self.settings).load()
+        dim = next(iter(heads.heads.values())).weight.shape[1]
+        if dim != encoder.dim:
+            raise ValueError(f"heads in {self.heads_path} expect {dim}-d embeddings but encoder {encoder.path} "
+                             f"gives {encoder.dim}; train heads for this encoder with `enrichment-ai train`")
         if heads.adapter:
             cfg = heads.adapter_config or {}
             inject_lora(encoder.model, cfg["rank"], cfg["alpha"], cfg["targets"], cfg.get("layers"))

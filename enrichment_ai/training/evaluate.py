@@ -101,7 +101,7 @@ def _langid(data_dir: Path, settings, log) -> dict | None:
     except ImportError:
         return None
     try:
-        return evaluate_langid(Path(data_dir), settings=settings)
+        return evaluate_langid(Path(data_dir) / "langid", settings=settings)
     except Exception as exc:  # noqa: BLE001 - report, do not lose the rest of the eval
         log(f"langid eval failed: {exc}")
         return {"error": str(exc)}

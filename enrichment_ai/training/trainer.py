@@ -32,10 +32,10 @@ class TrainConfig:
     adapt_layers: int = 1
     rank: int = 16
     alpha: float = 32.0
-    epochs: float = 2.0
+    epochs: float = 1.0
     max_minutes: float | None = None
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 2e-3
     head_lr: float = 3e-3
     cache_dir: Path | None = Path("/tmp/enrichment-ai-cache")
     max_len: int = 128
