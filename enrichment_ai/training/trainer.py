@@ -29,10 +29,10 @@ class TrainConfig:
     mode: str = "lora"
     seed: int = 0
     max_per_task: int | None = 12000
-    adapt_layers: int = 1
+    adapt_layers: int = 2
     rank: int = 16
     alpha: float = 32.0
-    epochs: float = 1.0
+    epochs: float = 2.0
     max_minutes: float | None = None
     batch_size: int = 32
     lr: float = 2e-3
