@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lora: adapt the top encoder layers jointly with the heads; frozen: logistic heads only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=12000, help="most training tweets per task (0 = all)")
-    parser.add_argument("--epochs", type=float, default=2.0, help="passes over the (sampled) training data")
+    parser.add_argument("--epochs", type=float, default=3.0, help="passes over the (sampled) training data")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop adapter training after this long")
     parser.add_argument("--adapt-layers", type=int, default=2, help="top encoder layers that get LoRA adapters")
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank")

@@ -32,7 +32,7 @@ class TrainConfig:
     adapt_layers: int = 2
     rank: int = 16
     alpha: float = 32.0
-    epochs: float = 2.0
+    epochs: float = 3.0
     max_minutes: float | None = None
     batch_size: int = 32
     lr: float = 2e-3
