@@ -114,7 +114,8 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
     t0 = time.time()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    encoder = Encoder(settings).load()
+    # Training runs on CPU (the only path tested here; cached features are CPU arrays).
+    encoder = Encoder(settings.model_copy(update={"device": "cpu"})).load()
     n_layers = int(encoder.model.config.num_hidden_layers)
     split_layer = n_layers - cfg.adapt_layers
     feats = _features(encoder, cfg, split_layer, log)
