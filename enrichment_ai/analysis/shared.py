@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from enrichment_ai.analysis.spans import sentence_spans
+from enrichment_ai.analysis.text import safe_str
 
 if TYPE_CHECKING:  # pragma: no cover
     from enrichment_ai.analysis.topics import CustomTopics
@@ -51,10 +52,7 @@ def clean_text(text: object, max_chars: int) -> tuple[str, dict[str, Any]]:
     if len(s) > max_chars:
         notes["truncated_from_chars"] = len(s)
         s = s[:max_chars]
-    fixed = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if len(fixed) != len(s):  # pragma: no cover - defensive: keep offsets valid
-        fixed = "".join(ch if not 0xD800 <= ord(ch) <= 0xDFFF else "\ufffd" for ch in s)
-    return fixed.replace("\x00", " "), notes
+    return safe_str(s).replace("\x00", " "), notes
 
 
 class SharedEncoderAnalyzer:

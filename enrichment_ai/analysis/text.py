@@ -66,7 +66,7 @@ def sanitize(text: str, max_chars: int | None = None) -> Sanitized:
     """
     surrogates = sum(1 for ch in text if 0xD800 <= ord(ch) <= 0xDFFF)
     if surrogates:
-        text = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+        text = safe_str(text)
     controls = sum(1 for ch in text if _is_dropped_control(ch))
     if controls:
         text = "".join(ch for ch in text if not _is_dropped_control(ch))
@@ -78,12 +78,13 @@ def sanitize(text: str, max_chars: int | None = None) -> Sanitized:
 
 
 def safe_str(text: str) -> str:
-    """Cheap guard for analyzers: replace lone surrogates so the text can be encoded."""
+    """Cheap guard for analyzers: replace lone surrogates with U+FFFD so the text can be
+    encoded. One-for-one, so character offsets into the original stay valid."""
     try:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
-        return sanitize(text).text
+        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
 
 
 def strip_chat_noise(text: str) -> str:

@@ -89,3 +89,13 @@ def test_property_any_unicode(lingua_detector, langdetect_detector, texts):
             assert isinstance(g, LanguageGuess)
             assert 0.0 <= g.confidence <= 1.0
             assert g.code == UND or g.code in det.candidates
+
+
+def test_safe_str_keeps_offsets_with_surrogates_and_controls():
+    from enrichment_ai.analysis.text import safe_str
+
+    raw = "a\x01b\ud800c Paris"
+    out = safe_str(raw)
+    assert len(out) == len(raw)
+    assert out == "a\x01b\ufffdc Paris"
+    assert out.index("Paris") == raw.index("Paris")
