@@ -34,6 +34,8 @@ log = logging.getLogger("enrichment.process")
 MALFORMED_ID = "malformed_id"
 NOT_FOUND = "not_found"
 DELETED = "deleted"
+#: the message killed the worker process analysing it, repeatedly (workers.batching)
+WORKER_LOST = "worker_lost"
 
 
 @dataclass
@@ -72,8 +74,11 @@ def decode_ids(raw_ids: Iterable[Any]) -> tuple[list[UUID], list[tuple[str, str]
 
 
 def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
-                  redis=None) -> BatchOutcome:
+                  redis=None, quarantined: Iterable[Any] = ()) -> BatchOutcome:
     """Analyse one batch of message ids into ``ai_analysis`` (see module docstring).
+
+    ``quarantined`` ids (also in ``raw_ids``) are not analysed: they are recorded as
+    :data:`WORKER_LOST` skips (they repeatedly killed the process analysing them).
 
     Raises only for infrastructure failures (DB/Redis), which the caller retries;
     nothing here depends on Celery.
@@ -86,12 +91,15 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
     for raw, _ in bad:
         log.warning("skip %s: malformed message id", raw)
 
+    poison = set(decode_ids(quarantined)[0])
     messages = store.fetch_messages(conn, ids) if ids else {}
     skips: list[tuple[UUID, str]] = []
     live: list[Message] = []
     for mid in ids:
         msg = messages.get(mid)
-        if msg is None:
+        if mid in poison:
+            skips.append((mid, WORKER_LOST))
+        elif msg is None:
             skips.append((mid, NOT_FOUND))
         elif msg.deleted:
             skips.append((mid, DELETED))

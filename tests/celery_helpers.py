@@ -22,12 +22,13 @@ def env_for(overrides: dict[str, Any]) -> dict[str, str]:
     return {f"ENRICHMENT_{k.upper()}": str(v) for k, v in overrides.items()}
 
 
-def start_worker(settings: Settings, log_dir: Path, *, name: str, overrides: dict[str, Any]) -> Child:
+def start_worker(settings: Settings, log_dir: Path, *, name: str, overrides: dict[str, Any],
+                 extra_env: dict[str, str] | None = None) -> Child:
     """``enrichment-ai worker --queue Q`` against ``settings``' services with ``overrides``
-    in its environment; returns once its pool process has loaded the models."""
+    (and ``extra_env``) in its environment; returns once its pool process has loaded the models."""
     queue = overrides.get("queue", settings.queue)
     env = service_env(settings, settings.database_url, settings.redis_url, ENRICHMENT_DEVICE="cpu",
-                      **env_for(overrides))
+                      **env_for(overrides), **(extra_env or {}))
     child = spawn(name, ["worker", "--queue", queue, "--hostname", f"{name}@%h"], env, log_dir)
     try:
         child.wait_for_log("models loaded", MODEL_LOAD_TIMEOUT_S)

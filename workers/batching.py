@@ -15,6 +15,14 @@ Acknowledgement, in the consumer process, after the pool reports back:
 * the consumer itself died -> nothing was acked; Redis redelivers after the
   visibility timeout.
 
+Poison messages: a batch whose pool process died is not requeued as it was. Each of its
+events is re-published on its own with a ``worker_lost`` count in its headers, and an
+event with such a count is always run alone, so one message that kills its process
+(segfault, OOM) cannot take its batch-mates down again. An event whose process died
+while it ran alone, after an earlier loss (:attr:`BatchTask.worker_lost_limit`), is
+re-published with ``quarantine`` set: the task records a ``worker_lost`` skip for it
+instead of analysing it, and the sweeper leaves it alone. No crash loop, nothing dropped.
+
 Retries: the pool-side wrapper catches :func:`transient_errors` and re-publishes every
 event of the batch with ``retries + 1`` and an exponential countdown *before* the
 originals are acked, so a message is never lost between the two. Past
@@ -75,6 +83,10 @@ class Event:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
+    #: times a pool process died while this event was in its batch
+    worker_lost: int = 0
+    #: record it as a ``worker_lost`` skip; do not analyse it again
+    quarantine: bool = False
 
 
 class BatchTask(Task):
@@ -87,6 +99,8 @@ class BatchTask(Task):
     typing = False
     flush_every: int = 64
     flush_interval: float = 0.25
+    #: pool-process deaths (the last one with the event running alone) before quarantine
+    worker_lost_limit: int = 2
 
     def run(self, events: list[Event]) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -126,6 +140,9 @@ class BatchTask(Task):
                 task._dispatch(pool, chunk)
 
         def add(req) -> None:
+            if req.request_dict.get("worker_lost"):  # its last batch died: run it alone
+                task._dispatch(pool, [req])
+                return
             buffer.append(req)
             if len(buffer) >= task.flush_every:
                 flush()
@@ -162,8 +179,9 @@ class BatchTask(Task):
         events = []
         for r in reqs:
             args, kwargs, _embed = r._payload
-            events.append(Event(r.id, tuple(args or ()), dict(kwargs or {}),
-                                int(r.request_dict.get("retries") or 0)))
+            rd = r.request_dict
+            events.append(Event(r.id, tuple(args or ()), dict(kwargs or {}), int(rd.get("retries") or 0),
+                                int(rd.get("worker_lost") or 0), bool(rd.get("quarantine"))))
         requeue_lost = bool(self.app.conf.task_reject_on_worker_lost)
 
         def on_return(result) -> None:
@@ -178,10 +196,30 @@ class BatchTask(Task):
             log.error("%s: pool process lost with a batch of %d: %r (requeue=%s)",
                       self.name, len(reqs), getattr(exc_info, "exception", exc_info), requeue_lost)
             if requeue_lost:
-                for r in reqs:
-                    r.reject(requeue=True)
+                self._after_worker_lost(reqs, events)
 
         pool.apply_async(run_batch_in_pool, (self, events), callback=on_return, error_callback=on_error)
+
+    def _after_worker_lost(self, reqs: list, events: list[Event]) -> None:
+        """Re-publish each event of a lost batch on its own (``worker_lost`` + 1; quarantined
+        past the limit), then ack its original; if the broker refuses, requeue the rest."""
+        alone = len(events) == 1
+        for i, (r, ev) in enumerate(zip(reqs, events, strict=True)):
+            lost = ev.worker_lost + 1
+            quarantine = ev.quarantine or (alone and lost >= self.worker_lost_limit)
+            try:
+                self.apply_async(args=ev.args, kwargs=ev.kwargs, retries=ev.retries,
+                                 headers={"worker_lost": lost, "quarantine": quarantine})
+            except Exception:  # noqa: BLE001 - broker trouble: fall back to a plain requeue
+                log.exception("%s: could not re-publish after a lost pool process; requeueing", self.name)
+                for rest in reqs[i:]:
+                    rest.reject(requeue=True)
+                return
+            if quarantine:
+                log.error("%s: %s killed its pool process %d times; quarantined (recorded as a "
+                          "worker_lost skip)", self.name, ev.kwargs or ev.args, lost)
+            r.acknowledge()
+
 
 
 def run_batch_in_pool(task: BatchTask, events: list[Event]) -> dict[str, Any]:

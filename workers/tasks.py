@@ -88,7 +88,8 @@ def register(app: Celery, settings: Settings) -> None:
 
         with resources(settings) as ctx:
             outcome = analyze_batch(ctx.conn, ctx.enricher, [message_id_of(e) for e in events],
-                                    settings, redis=ctx.redis)
+                                    settings, redis=ctx.redis,
+                                    quarantined=[message_id_of(e) for e in events if e.quarantine])
         for channel_id in outcome.due_channels:
             app.send_task(SUMMARIZE, kwargs={"channel_id": str(channel_id)})
         return {"batch": outcome.batch_id, "size": outcome.size,

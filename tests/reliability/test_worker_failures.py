@@ -7,6 +7,8 @@ is made short through Settings so a dead worker's messages come back in seconds.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -94,3 +96,37 @@ def test_lost_database_connections_are_retried(gpu_settings, producer, factory, 
         assert worker.proc.poll() is None
     finally:
         worker.stop()
+
+
+FAULTS = str(Path(__file__).resolve().parents[1] / "faults")
+
+
+def test_a_message_that_kills_its_pool_process_is_quarantined_not_looped(
+        gpu_settings, producer, factory, conn, redis, tmp_path):
+    """One message SIGKILLs whatever process analyses it (tests/faults/sitecustomize.py).
+    Its batch-mates must still be analysed once each, the poison message must end as a
+    recorded ``worker_lost`` skip, the worker must keep running, and nothing may loop."""
+    from celery_helpers import skip_reasons
+
+    channel = factory.channel()
+    good = [factory.message(channel, content=f"Friendly message {i} about the weekend plans.") for i in range(7)]
+    poison = factory.message(channel, content="POISON-PILL: analysing this kills the process")
+    # a visibility timeout longer than the test: no copy comes back through Redis's restore
+    overrides = {**OVERRIDES, "visibility_timeout_s": 600}
+    worker = start_worker(gpu_settings.model_copy(update=overrides), tmp_path, name="poisoned", overrides=overrides,
+                          extra_env={"PYTHONPATH": FAULTS, "FAULT_POISON_MARKER": "POISON-PILL"})
+    try:
+        for mid in [*good[:4], poison, *good[4:]]:  # batches of 4: the poison shares one
+            producer.send_task("enrichment.analyze_message", kwargs={"message_id": str(mid)})
+        rows = wait_analysed(conn, good, timeout_s=240)
+        reasons = wait_for(lambda: skip_reasons(conn, [poison]) or None, 240, "the poison message's skip")
+        wait_drained(redis, QUEUE, timeout_s=60)
+        assert worker.proc.poll() is None  # the worker survived its pool processes' deaths
+        log = worker.log()
+    finally:
+        worker.stop()
+    assert reasons == {poison: "worker_lost"}
+    assert all(r["count"] == 1 for r in rows.values())
+    assert analysis_rows(conn, [poison]) == {}
+    assert log.count("pool process lost") == 2  # once in its batch, once alone: then quarantined
+    assert "quarantined" in log
