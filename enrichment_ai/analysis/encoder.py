@@ -77,6 +77,9 @@ class Encoder:
         self.device = "cpu"
         self.tokenizer = None
         self.model = None
+        #: spell out emoji/symbols the vocabulary maps to [UNK] (set from the heads
+        #: artifact's ``text_preprocessing``; see :mod:`enrichment_ai.analysis.symbols`)
+        self.symbol_names = False
 
     @property
     def name(self) -> str:
@@ -105,13 +108,24 @@ class Encoder:
             raise RuntimeError("Encoder.load() must be called before use")
 
     # -- preprocess ---------------------------------------------------------------
+    def encode(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """Token ids (no special tokens) and character offsets per text; symbols spelled
+        out when :attr:`symbol_names` is set. Training features use the same function."""
+        from enrichment_ai.analysis.symbols import expand_unknown
+
+        tok = self.tokenizer
+        enc = tok(list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        pairs = zip(enc["input_ids"], enc["offset_mapping"])
+        if not self.symbol_names:
+            return [(ids, [tuple(o) for o in offs]) for ids, offs in pairs]
+        return [expand_unknown(tok, text, ids, offs) for text, (ids, offs) in zip(texts, pairs)]
+
     def _windows(self, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]], list[int]]:
         """Token ids per window (with [CLS]/[SEP]), their offsets, and the owning text index."""
         tok = self.tokenizer
-        enc = tok(texts, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
         body = self.max_tokens - 2
         ids_out, offs_out, owner = [], [], []
-        for i, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
+        for i, (ids, offs) in enumerate(self.encode(texts)):
             starts = range(0, max(len(ids), 1), body)
             for s in starts:
                 ids_out.append([tok.cls_token_id, *ids[s : s + body], tok.sep_token_id])

@@ -65,6 +65,9 @@ class Heads:
     topic_threshold: torch.Tensor | None = None
     adapter_config: dict[str, Any] | None = None
     adapter: dict[str, torch.Tensor] | None = None
+    #: how texts were tokenized for training ("none", or ``symbols.SYMBOL_NAMES``):
+    #: inference must do the same
+    text_preprocessing: str = "none"
 
     # -- inference ----------------------------------------------------------------
     def log_odds(self, task: str, x: torch.Tensor) -> torch.Tensor:
@@ -102,6 +105,7 @@ class Heads:
             "labels": json.dumps({t: h.labels for t, h in self.heads.items()}),
             "topic_labels": json.dumps(self.topic_labels),
             "adapter_config": json.dumps(self.adapter_config),
+            "text_preprocessing": self.text_preprocessing,
         }
         save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(directory / HEADS_FILE), metadata=meta)
         adapter_path = directory / ADAPTER_FILE
@@ -135,6 +139,7 @@ class Heads:
             topic_threshold=tensors.get("topics.threshold"),
             adapter_config=json.loads(meta.get("adapter_config", "null")),
             adapter=load_file(str(adapter_path)) if adapter_path.exists() else None,
+            text_preprocessing=meta.get("text_preprocessing", "none"),
         )
 
 

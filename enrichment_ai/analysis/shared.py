@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from enrichment_ai.analysis.spans import sentence_spans
+from enrichment_ai.analysis.symbols import SYMBOL_NAMES
 from enrichment_ai.analysis.text import safe_str
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,6 +79,7 @@ class SharedEncoderAnalyzer:
 
         heads = Heads.load(self.heads_path)
         encoder = Encoder(self.settings).load()
+        encoder.symbol_names = heads.text_preprocessing == SYMBOL_NAMES
         dim = next(iter(heads.heads.values())).weight.shape[1]
         if dim != encoder.dim:
             raise ValueError(f"heads in {self.heads_path} expect {dim}-d embeddings but encoder {encoder.path} "

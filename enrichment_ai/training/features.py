@@ -28,8 +28,8 @@ class Features:
         return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
 
 
-def _key(encoder_path: str, texts: list[str], split_layer: int, max_len: int) -> str:
-    h = hashlib.sha256(f"{encoder_path}\0{split_layer}\0{max_len}\0v1".encode())
+def _key(encoder_path: str, texts: list[str], split_layer: int, max_len: int, symbol_names: bool) -> str:
+    h = hashlib.sha256(f"{encoder_path}\0{split_layer}\0{max_len}\0{symbol_names}\0v2".encode())
     for t in texts:
         h.update(t.encode("utf-8", "replace") + b"\0")
     return h.hexdigest()[:24]
@@ -48,14 +48,15 @@ def compute_features(
 
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"feat-{_key(encoder.path, texts, split_layer, max_len)}.npz"
+        path = Path(cache_dir) / f"feat-{_key(encoder.path, texts, split_layer, max_len, encoder.symbol_names)}.npz"
         if path.exists():
             z = np.load(path)
             if progress is not None:
                 progress.update(len(texts))
             return Features(z["pooled"], z["states"], z["lengths"])
     tok = encoder.tokenizer
-    enc = tok(texts, truncation=True, max_length=max_len, verbose=False)["input_ids"]
+    # the same tokenization as inference (Encoder.encode), truncated to max_len with [CLS]/[SEP]
+    enc = [[tok.cls_token_id, *ids[: max_len - 2], tok.sep_token_id] for ids, _ in encoder.encode(texts)]
     order = np.argsort([len(e) for e in enc], kind="stable")
     pooled = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     per_text: list[np.ndarray | None] = [None] * len(texts)

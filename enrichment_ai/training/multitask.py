@@ -124,12 +124,13 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
                              {"params": heads.parameters(), "lr": cfg.head_lr, "weight_decay": 1e-4}])
     weights = {t: _class_weights(feats[(t, "train")][0].labels, len(TASK_LABELS[t]), t) for t in TASKS}
     offsets = {t: feats[(t, "train")][1].offsets() for t in TASKS}
+    repeats = {t: max(1, int(getattr(cfg, "task_repeats", {}).get(t, 1))) for t in TASKS}
 
     def epoch_batches():
         batches = []
         for t in TASKS:
             n = len(feats[(t, "train")][0])
-            perm = rng.permutation(n)
+            perm = np.concatenate([rng.permutation(n) for _ in range(repeats[t])])
             lengths = feats[(t, "train")][1].lengths
             chunk = cfg.batch_size * 50  # sort within chunks of 50 batches: little padding, still random
             for c in range(0, n, chunk):
@@ -153,7 +154,7 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
     best = (float(np.mean(list(base.values()))), copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()))
     rows = [{"step": 0, "epoch": 0.0, **{k: round(v, 4) for k, v in base.items()}}]
     log("start (warm heads): " + ", ".join(f"{k}={v:.4f}" for k, v in base.items()))
-    per_epoch = sum(-(-len(feats[(t, "train")][0]) // cfg.batch_size) for t in TASKS)
+    per_epoch = sum(-(-len(feats[(t, "train")][0]) * repeats[t] // cfg.batch_size) for t in TASKS)
     total = int(per_epoch * cfg.epochs)
     warmup = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / max(total, 1)))

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,10 @@ class TrainConfig:
     head_lr: float = 3e-3
     cache_dir: Path | None = Path("/tmp/enrichment-ai-cache")
     max_len: int = 128
+    #: spell out emoji/symbols the vocabulary lacks (enrichment_ai.analysis.symbols)
+    symbol_names: bool = True
+    #: passes over a task's training set per epoch (small tasks seen more often)
+    task_repeats: dict[str, int] = field(default_factory=lambda: {"emotion": 2, "irony": 2})
 
 
 def _features(encoder, cfg: TrainConfig, split_layer: int, log):
@@ -107,6 +111,7 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
     import torch
 
     from enrichment_ai.analysis.encoder import Encoder
+    from enrichment_ai.analysis.symbols import SYMBOL_NAMES
     from enrichment_ai.analysis.topics import TOPIC_DESCRIPTIONS, fit_topic_head, predict_multilabel
     from enrichment_ai.training.calibration import fit_toxicity_calibration
     from enrichment_ai.training.metrics import multilabel_f1
@@ -116,6 +121,7 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
     np.random.seed(cfg.seed)
     # Training runs on CPU (the only path tested here; cached features are CPU arrays).
     encoder = Encoder(settings.model_copy(update={"device": "cpu"})).load()
+    encoder.symbol_names = cfg.symbol_names
     n_layers = int(encoder.model.config.num_hidden_layers)
     split_layer = n_layers - cfg.adapt_layers
     feats = _features(encoder, cfg, split_layer, log)
@@ -156,6 +162,7 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
         topic_weight=torch.from_numpy(w), topic_bias=torch.from_numpy(b),
         topic_threshold=torch.full((len(names),), thr, dtype=torch.float32),
         adapter_config=adapter_config, adapter=adapter,
+        text_preprocessing=SYMBOL_NAMES if cfg.symbol_names else "none",
     )
     out.save(cfg.out_dir)
     card = read_card(cfg.out_dir)

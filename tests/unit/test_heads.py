@@ -33,6 +33,17 @@ def test_round_trip(tmp_path):
     assert back.topic_labels == ["music", "sports"]
     assert back.adapter_config == h.adapter_config
     assert set(back.adapter) == set(h.adapter)
+    assert back.text_preprocessing == "none"
+
+
+def test_text_preprocessing_is_part_of_the_weights_file(tmp_path):
+    h = _heads(0, adapter=False)
+    h.save(tmp_path)
+    before = artifact_digest(tmp_path)
+    h.text_preprocessing = "symbol-names-v1"
+    h.save(tmp_path)
+    assert Heads.load(tmp_path).text_preprocessing == "symbol-names-v1"
+    assert artifact_digest(tmp_path) != before  # a different tokenization is a different model version
 
 
 def test_toxicity_is_a_probability():
