@@ -3,7 +3,8 @@
 :func:`analyze_batch` is what a worker runs for each batch (``workers/tasks.py`` only
 decodes the events and handles acks/retries around it):
 
-1. decode the ids — a malformed one is a skip (``malformed_id``), never an error;
+1. decode the ids — a malformed one is recorded in ``rejected_events``
+   (``malformed_id``), never an error;
 2. ONE ``fetch_messages`` for the batch — unknown ids (``not_found``) and deleted
    messages (``deleted``) become recorded skips;
 3. ONE ``Enricher.enrich_batch`` call for the remaining texts (empty, emoji-only …
@@ -30,6 +31,8 @@ from enrichment_ai.types import Analysis, Message
 
 log = logging.getLogger("enrichment.process")
 
+#: ``rejected_events.task`` of analyze events with a malformed id
+ANALYZE_TASK = "enrichment.analyze_message"
 #: Skip reasons recorded by this module (the enricher adds its own, e.g. ``empty``).
 MALFORMED_ID = "malformed_id"
 NOT_FOUND = "not_found"
@@ -118,6 +121,8 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
             store.upsert_analyses(conn, rows)
         if skips:
             store.record_skips(conn, skips, enricher.model_version)
+        if bad:
+            store.record_rejected(conn, ANALYZE_TASK, bad)
     outcome.analysed = rows
     outcome.skipped.extend((str(mid), reason) for mid, reason in skips)
 

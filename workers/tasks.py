@@ -118,7 +118,11 @@ def register(app: Celery, settings: Settings) -> None:
         try:
             cid = UUID(str(channel_id))
         except ValueError:
-            log.warning("summarize_channel: malformed channel id %r (dropped)", channel_id)
+            log.warning("summarize_channel: malformed channel id %r (recorded in rejected_events)", channel_id)
+            from enrichment_ai.db import store
+
+            with resources(settings) as ctx:
+                store.record_rejected(ctx.conn, SUMMARIZE, [(repr(channel_id)[:100], "malformed_id")])
             return None
         with resources(settings) as ctx:
             summary_id = summaries.summarize_channel(ctx.conn, cid, ctx.enricher, settings,

@@ -30,6 +30,7 @@ __all__ = [
     "SKIP_MISSING",
     "fetch_messages",
     "messages_missing_analysis",
+    "record_rejected",
     "record_skips",
     "upsert_analyses",
 ]
@@ -164,6 +165,25 @@ SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[])
 ON CONFLICT (message_id, model_version) DO UPDATE SET
     reason = EXCLUDED.reason, attempts = s.attempts + 1, last_seen = now()
 """
+
+
+_REJECTED_SQL = """
+INSERT INTO rejected_events AS r (task, raw, reason)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])
+ON CONFLICT (task, raw) DO UPDATE SET
+    reason = EXCLUDED.reason, attempts = r.attempts + 1, last_seen = now()
+"""
+
+
+def record_rejected(conn: psycopg.Connection, task: str, rejected: Sequence[tuple[str, str]]) -> None:
+    """Record events whose argument names no message/channel at all (``(raw, reason)``,
+    raw = the argument's repr): kept in ``rejected_events``, one row per distinct value."""
+    latest = {_clean(str(raw))[:200]: _clean(str(reason)) or "unknown" for raw, reason in rejected}
+    if not latest:
+        return
+    raws = list(latest)
+    with conn.transaction():
+        conn.execute(_REJECTED_SQL, ([task] * len(raws), raws, [latest[r] for r in raws]))
 
 
 def record_skips(conn: psycopg.Connection, skips: Sequence[tuple[UUID, str]], model_version: str) -> None:

@@ -38,7 +38,7 @@ def test_fresh_apply_then_noop(fresh_db):
         for t in ("users", "servers", "server_members", "roles", "member_roles", "channels",
                   "messages", "message_reactions", "message_attachments", "ai_analysis",
                   "conversation_summaries", "reputation_scores", "community_health",
-                  "analysis_skips", "server_enrichment_settings", "messages_default"):
+                  "analysis_skips", "server_enrichment_settings", "messages_default", "rejected_events"):
             assert t in tables, t
         this_month = datetime.now(timezone.utc).strftime("messages_%Y_%m")
         assert this_month in tables

@@ -104,6 +104,7 @@ def test_bad_input_is_skipped_with_reasons_not_retried(celery_worker, producer, 
     producer.send_task(ANALYZE, kwargs={"message_id": "not-a-uuid"})
     producer.send_task(ANALYZE, kwargs={"message_id": 12345})
     producer.send_task(ANALYZE, kwargs={})
+    producer.send_task("enrichment.summarize_channel", kwargs={"channel_id": "no-such-channel"})
     send(producer, good_after)
 
     rows = wait_analysed(conn, [*ids.values(), good_after])
@@ -118,6 +119,12 @@ def test_bad_input_is_skipped_with_reasons_not_retried(celery_worker, producer, 
     assert analysis_rows(conn, [deleted, unknown]) == {}
     log = celery_worker.log()
     assert "'not-a-uuid': malformed message id" in log
+    rejected = dict(conn.execute(
+        "SELECT raw, reason FROM rejected_events WHERE task = 'enrichment.analyze_message'").fetchall())
+    assert {"'not-a-uuid'": "malformed_id", "12345": "malformed_id", "None": "malformed_id"}.items() <= rejected.items()
+    assert wait_for(lambda: conn.execute(
+        "SELECT reason FROM rejected_events WHERE task = 'enrichment.summarize_channel' AND raw = %s",
+        ("'no-such-channel'",)).fetchone(), 30, "the rejected summarize event") == ("malformed_id",)
     assert "retrying" not in log  # bad input is never retried
     assert celery_worker.proc.poll() is None
 
