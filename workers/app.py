@@ -14,8 +14,13 @@ Delivery guarantees (see README, "Delivery"):
   long (``Settings.visibility_timeout_s``). It must exceed the longest batch plus the
   longest retry countdown, or a slow batch is delivered twice (harmless — writes are
   idempotent upserts — but wasted work).
-* ``task_reject_on_worker_lost``: a batch whose pool process dies is requeued at once
-  instead of waiting for the visibility timeout.
+* ``task_reject_on_worker_lost``: a batch whose pool process dies is re-published at
+  once (each event alone, poison messages quarantined: :mod:`workers.batching`) instead
+  of waiting for the visibility timeout.
+* ``worker_cancel_long_running_tasks_on_connection_loss`` off: a batch running when the
+  broker connection drops finishes and commits; its ack after the reconnect clears it
+  from Redis's ``unacked`` hash (kept in Redis itself), and if that ack is lost the
+  visibility timeout redelivers it, which the upsert makes harmless.
 * Prefetch: with late acks every buffered event counts against the prefetch limit, so
   the limit is two batches per pool process (one running, one filling).
 """
@@ -101,6 +106,7 @@ def create_app(settings: Settings) -> Celery:
         result_backend=None,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_acks_on_failure_or_timeout=True,
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue=settings.queue,

@@ -1,4 +1,5 @@
-"""The worker under failure: kill -9 mid-batch, lost database connections.
+"""The worker under failure: kill -9 mid-batch, lost database connections, a poison
+message that kills its pool process, a Redis outage.
 
 Each test starts its own ``enrichment-ai worker`` on the ``gpu`` queue (device cpu),
 so killing it never disturbs the integration tests' ``cpu`` worker. Visibility timeout
@@ -130,3 +131,47 @@ def test_a_message_that_kills_its_pool_process_is_quarantined_not_looped(
     assert analysis_rows(conn, [poison]) == {}
     assert log.count("pool process lost") == 2  # once in its batch, once alone: then quarantined
     assert "quarantined" in log
+
+
+def test_redis_outage_then_recovery(gpu_settings, factory, conn, tmp_path):
+    """The broker goes away under a running worker (its own redis-server, append-only
+    file on) and comes back on the same socket: the worker must notice, stay up,
+    reconnect, and analyse what is sent after the recovery, exactly once each."""
+    import signal
+
+    from enrichment_ai.embedded import _start_redis, _stop_process
+    from workers.app import create_app
+
+    sock_dir = tmp_path / "s"
+    sock_dir.mkdir()
+    proc, url = _start_redis(tmp_path / "redis", sock_dir)
+    settings = gpu_settings.model_copy(update={"redis_url": url})
+    worker = None
+    try:
+        worker = start_worker(settings, tmp_path, name="outage", overrides=OVERRIDES)
+        app = create_app(settings)
+        before = [factory.message(content=f"before the outage {i}") for i in range(3)]
+        for mid in before:
+            app.send_task("enrichment.analyze_message", kwargs={"message_id": str(mid)})
+        wait_analysed(conn, before, timeout_s=120)
+
+        _stop_process(proc, signal.SIGTERM)  # outage: the broker is gone
+        wait_for(lambda: "Connection to broker lost" in worker.log() or "Cannot connect" in worker.log(),
+                 60, "the worker to notice the outage")
+        assert worker.proc.poll() is None
+
+        proc, url2 = _start_redis(tmp_path / "redis", sock_dir)  # same dir (AOF) and socket
+        assert url2 == url
+        app.close()
+        app = create_app(settings)
+        after = [factory.message(content=f"after the outage {i}") for i in range(3)]
+        for mid in after:
+            app.send_task("enrichment.analyze_message", kwargs={"message_id": str(mid)})
+        rows = wait_analysed(conn, after, timeout_s=180)
+        assert all(r["count"] == 1 for r in rows.values())
+        assert worker.proc.poll() is None
+        app.close()
+    finally:
+        if worker is not None:
+            worker.stop()
+        _stop_process(proc, signal.SIGTERM)
