@@ -22,6 +22,10 @@ def render(card: dict) -> str:
         "not in this folder. Artifact: `heads.safetensors` (5 TweetEval heads, toxicity calibration, topic head)",
         "and, for the LoRA kind, `adapter.safetensors` (low-rank updates of the top encoder layers).",
         f"Encoder passes per message: **{card.get('encoder_passes_per_message', 1)}** (every head reads the same pass).",
+        f"Text preprocessing: `{card.get('text_preprocessing', 'none')}`"
+        + (" (emoji and other symbols the encoder's vocabulary maps to `[UNK]` are spelled out by their Unicode"
+           " names, e.g. 😂 → \"face with tears of joy\"; `enrichment_ai/analysis/symbols.py`)."
+           if card.get("text_preprocessing", "none") != "none" else "."),
         "",
         f"Training data: {card.get('training_data')}. Selection: {card.get('selection_data')}.",
         f"Training config: `{card.get('train_config')}`; training took {card.get('train_minutes')} min on this machine.",

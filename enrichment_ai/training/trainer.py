@@ -183,6 +183,7 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
         "toxicity_calibration": cal_report,
         "topics": {"labels": names, "threshold": thr, "val": topic_metrics},
         "encoder_passes_per_message": 1,
+        "text_preprocessing": out.text_preprocessing,
     })
     write_card(cfg.out_dir, card)
     write_readme(cfg.out_dir)
