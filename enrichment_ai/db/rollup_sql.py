@@ -1,9 +1,12 @@
-"""SQL of the nightly rollups: ``community_health`` and ``reputation_scores``.
+"""SQL of the nightly rollups: ``community_health`` and ``reputation_scores``, summed
+from ``activity_daily`` (kept current by :mod:`enrichment_ai.db.activity_sql`) and
+``moderation_events``.
 
 Set-based ``INSERT … SELECT … ON CONFLICT DO UPDATE``, parameterised; the formulas are
 those of ``docs/metrics.md`` (keep the two in step). Days are UTC days.
-Parameters: ``first``/``last`` (dates, inclusive), ``threshold`` (default toxicity
-threshold), ``as_of`` (date whose end closes the reputation window), ``window_days``.
+Parameters: ``first``/``last`` (dates, inclusive), ``lo_day`` (first day of the
+reputation window, back to which health rows are restated), ``restate_days``,
+``as_of`` (date whose end closes the reputation window), ``window_days``.
 """
 
 from __future__ import annotations
@@ -18,87 +21,42 @@ ROLLUP_LOCK_KEY = 0x726F6C6C  # "roll"
 #: A person: not a bot, not a system account.
 _HUMAN = "NOT (u.bot IS TRUE OR u.system IS TRUE)"
 
-#: Servers (not deleted) and their toxicity threshold θ(s), as numeric(.,4).
+#: Servers that are not deleted: the only ones with health and reputation rows.
 _SERVERS = """
-srv AS (
-    SELECT s.id AS server_id, s.created_at,
-           round(COALESCE(es.toxicity_threshold::numeric, %(threshold)s::numeric), 4) AS threshold
-    FROM servers s LEFT JOIN server_enrichment_settings es ON es.server_id = s.id
-    WHERE s.deleted_at IS NULL
-)"""
+srv AS (SELECT s.id AS server_id, s.created_at FROM servers s WHERE s.deleted_at IS NULL)"""
 
-
-def _messages_cte(lo: str, hi: str) -> str:
-    """CTEs ``msg`` (human server messages created in [lo, hi)), ``la`` (their latest
-    analysis) and ``resp`` (ids of those others responded to)."""
-    return f"""
-msg AS (
-    SELECT c.server_id, m.author_id, m.id, m.created_at,
-           (m.created_at AT TIME ZONE 'UTC')::date AS day,
-           m.deleted_at IS NULL AS live,
-           COALESCE(char_length(m.content), 0) >= 40 AS substantive
-    FROM messages m
-    JOIN channels c ON c.id = m.channel_id AND c.server_id IS NOT NULL
-    JOIN users u ON u.id = m.author_id AND {_HUMAN}
-    WHERE m.created_at >= {lo} AND m.created_at < {hi}
-),
-la AS (
-    SELECT DISTINCT ON (a.message_id) a.message_id, a.sentiment_score, a.toxicity_score
-    FROM ai_analysis a
-    WHERE a.message_created_at >= {lo} AND a.message_created_at < {hi}
-    ORDER BY a.message_id, a.created_at DESC, a.model_version DESC
-),
-resp AS (
-    SELECT r.message_id
-    FROM message_reactions r
-    JOIN users u ON u.id = r.user_id AND {_HUMAN}
-    JOIN msg m ON m.id = r.message_id AND m.created_at = r.message_created_at
-    WHERE r.message_created_at >= {lo} AND r.message_created_at < {hi}
-      AND r.user_id <> m.author_id
-    UNION
-    SELECT rep.referenced_message_id
-    FROM messages rep
-    JOIN users u ON u.id = rep.author_id AND {_HUMAN}
-    JOIN msg m ON m.id = rep.referenced_message_id
-    WHERE rep.referenced_message_id IS NOT NULL AND rep.deleted_at IS NULL
-      AND rep.created_at >= {lo} AND rep.author_id <> m.author_id
-)"""
-
-
-_DAY_LO = "(%(first)s::date::timestamp AT TIME ZONE 'UTC')"
 _DAY_HI = "((%(last)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
+#: Health may be restated back to the start of the reputation window.
+_RESTATE_LO = "LEAST(%(first)s::date, %(lo_day)s::date)"
 
+# Targets: every server and day of [first, last] (new rows allowed), plus existing rows
+# of earlier days to restate: (server, day) pairs whose activity changed late
+# (rollup_touched), days recomputed from raw outside [first, last] (restate_days), and
+# days whose moderation count moved (a moderation event dated in the past).
 HEALTH_UPSERT = f"""
 WITH {_SERVERS},
-days AS (
-    SELECT d::date AS day FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS d
-),
-{_messages_cte(_DAY_LO, _DAY_HI)},
-agg AS (
-    SELECT m.server_id, m.day,
-           count(*) AS message_count,
-           count(DISTINCT m.author_id) AS active_users,
-           count(*) FILTER (WHERE la.sentiment_score >= 0.25) AS positive,
-           count(la.sentiment_score) AS scored,
-           count(*) FILTER (WHERE la.toxicity_score >= srv.threshold) AS toxic,
-           count(resp.message_id) AS responded
-    FROM msg m
-    JOIN srv ON srv.server_id = m.server_id
-    LEFT JOIN la ON la.message_id = m.id
-    LEFT JOIN resp ON resp.message_id = m.id
-    GROUP BY m.server_id, m.day
-),
 mods AS (
     SELECT server_id, (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
     FROM moderation_events
-    WHERE created_at >= {_DAY_LO} AND created_at < {_DAY_HI}
+    WHERE created_at >= ({_RESTATE_LO}::timestamp AT TIME ZONE 'UTC') AND created_at < {_DAY_HI}
     GROUP BY 1, 2
+),
+targets AS (
+    SELECT srv.server_id, d::date AS day
+    FROM srv CROSS JOIN generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS d
+    UNION
+    SELECT ch.server_id, ch.date FROM community_health ch
+    WHERE ch.date >= {_RESTATE_LO} AND ch.date <= %(last)s::date
+      AND ((ch.server_id, ch.date) IN (SELECT server_id, day FROM rollup_touched)
+           OR ch.date = ANY(%(restate_days)s::date[])
+           OR ch.moderation_actions IS DISTINCT FROM
+              COALESCE((SELECT mods.n FROM mods WHERE mods.server_id = ch.server_id AND mods.day = ch.date), 0))
 )
 INSERT INTO community_health AS ch (
     server_id, date, active_users, message_count, positive_sentiment_ratio,
     toxicity_incidents, moderation_actions, engagement_score, health_score)
-SELECT srv.server_id, days.day,
-       COALESCE(agg.active_users, 0),
+SELECT srv.server_id, t.day,
+       agg.active_users,
        COALESCE(agg.message_count, 0),
        round(agg.positive::numeric / NULLIF(agg.scored, 0), 2),
        COALESCE(agg.toxic, 0),
@@ -108,16 +66,25 @@ SELECT srv.server_id, days.day,
        -- so a value exactly on a rounding tie rounds like the exact formula says
        round((40::numeric * p.pn * agg.message_count + 35 * p.sn * p.pd + 25 * agg.responded * p.pd)
              / NULLIF(100 * p.pd * agg.message_count, 0), 2)
-FROM srv CROSS JOIN days
-LEFT JOIN agg ON agg.server_id = srv.server_id AND agg.day = days.day
-LEFT JOIN mods ON mods.server_id = srv.server_id AND mods.day = days.day
+FROM targets t
+JOIN srv ON srv.server_id = t.server_id
+-- per target: the (server, day) prefix of activity_daily's key (no rows: all NULL / 0)
+CROSS JOIN LATERAL (
+    SELECT sum(a.messages) AS message_count, count(*) AS active_users, sum(a.positive) AS positive,
+           sum(a.scored) AS scored, sum(a.toxic) AS toxic, sum(a.responded) AS responded
+    FROM activity_daily a WHERE a.server_id = t.server_id AND a.day = t.day
+) agg
+LEFT JOIN mods ON mods.server_id = t.server_id AND mods.day = t.day
+LEFT JOIN community_health old ON old.server_id = t.server_id AND old.date = t.day
 CROSS JOIN LATERAL (
     SELECT CASE WHEN agg.scored > 0 THEN agg.positive ELSE 1 END::bigint AS pn,
            CASE WHEN agg.scored > 0 THEN agg.scored ELSE 2 END::bigint AS pd,
            GREATEST(0, agg.message_count - 10 * agg.toxic)::bigint AS sn
 ) p
-WHERE srv.created_at < (days.day + 1)::timestamp AT TIME ZONE 'UTC'
-   OR agg.server_id IS NOT NULL OR mods.server_id IS NOT NULL
+-- no new row for a day before the server existed, unless something happened (an
+-- existing row is always brought up to date)
+WHERE srv.created_at < (t.day + 1)::timestamp AT TIME ZONE 'UTC'
+   OR agg.active_users > 0 OR mods.server_id IS NOT NULL OR old.id IS NOT NULL
 ON CONFLICT (server_id, date) DO UPDATE SET
     active_users = EXCLUDED.active_users,
     message_count = EXCLUDED.message_count,
@@ -133,22 +100,13 @@ _WIN_HI = "((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
 
 REPUTATION_UPSERT = f"""
 WITH {_SERVERS},
-{_messages_cte(_WIN_LO, _WIN_HI)},
-daily AS (
-    SELECT m.server_id, m.author_id AS user_id, m.day,
-           count(*) FILTER (WHERE m.live AND resp.message_id IS NOT NULL) AS helpful,
-           count(*) FILTER (WHERE m.live AND m.substantive AND la.toxicity_score < srv.threshold) AS quality
-    FROM msg m
-    JOIN srv ON srv.server_id = m.server_id
-    LEFT JOIN la ON la.message_id = m.id
-    LEFT JOIN resp ON resp.message_id = m.id
-    GROUP BY 1, 2, 3
-),
 per_user AS (
     SELECT server_id, user_id, sum(helpful) AS helpful, sum(quality) AS quality,
            count(*) AS active_days,
            sum(LEAST(200, 10 * helpful + 2 * quality + 5)) AS points
-    FROM daily GROUP BY 1, 2
+    FROM activity_daily
+    WHERE day > %(as_of)s::date - %(window_days)s AND day <= %(as_of)s::date
+    GROUP BY 1, 2
 ),
 mods AS (
     SELECT server_id, user_id,
@@ -198,15 +156,18 @@ def set_work_mem(conn: psycopg.Connection, amount: str) -> None:
     conn.execute("SELECT set_config('work_mem', %s, true)", (amount,))
 
 
-def upsert_health(conn: psycopg.Connection, first: date, last: date, threshold: float) -> int:
-    """Write ``community_health`` for every day of ``[first, last]``; rows written."""
-    cur = conn.execute(HEALTH_UPSERT, {"first": first, "last": last, "threshold": threshold})
+def upsert_health(conn: psycopg.Connection, first: date, last: date, *, lo_day: date, restate_days: list[date]) -> int:
+    """Write ``community_health`` for every day of ``[first, last]`` and restate the
+    existing rows of earlier days (back to ``lo_day``) whose inputs changed; rows written.
+    Reads ``activity_daily`` and the run's ``rollup_touched``."""
+    cur = conn.execute(HEALTH_UPSERT, {"first": first, "last": last, "lo_day": lo_day, "restate_days": restate_days})
     return cur.rowcount
 
 
-def upsert_reputation(conn: psycopg.Connection, as_of: date, threshold: float, window_days: int) -> int:
-    """Write ``reputation_scores`` over the ``window_days`` UTC days ending ``as_of``."""
+def upsert_reputation(conn: psycopg.Connection, as_of: date, window_days: int) -> int:
+    """Write ``reputation_scores`` over the ``window_days`` UTC days ending ``as_of``
+    (from ``activity_daily``, which must hold every day of that window)."""
     cur = conn.execute(
-        REPUTATION_UPSERT, {"as_of": as_of, "threshold": threshold, "window_days": window_days}
+        REPUTATION_UPSERT, {"as_of": as_of, "window_days": window_days}
     )
     return cur.rowcount
