@@ -1,18 +1,25 @@
 """Nightly rollups on hand-built data: the exact numbers of docs/metrics.md,
-idempotency, monotonic reputation, and one run at a time."""
+idempotency, monotonic reputation, one run at a time; late changes to earlier days
+picked up by the next nightly run; and incremental runs equal to a rebuild from raw."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
+import uuid
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from decimal import Decimal
 
+import psycopg
 import pytest
+from psycopg import sql
 
+import factories
 from enrichment_ai import db
 from enrichment_ai.db import rollup_sql
 from enrichment_ai.rollups import rollup_range, run_rollups
+from enrichment_ai.seed import seed
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +215,310 @@ def test_concurrent_runs_serialize(conn, world, migrated_db):
     th.join(30)
     assert done.is_set() and not errors, errors
     assert health(conn, world["server"], D)[1] == 6
+
+
+# --- the incremental nightly run: late changes to earlier days ----------------------------
+
+OLD = D - timedelta(days=3)  # "several days ago" from the next nightly run (D + 1)
+
+
+@pytest.fixture
+def small(conn, factory):
+    """Server (default threshold 0.8) with authors a and c, reactor b, and a moderator;
+    on OLD: a's substantive message ``ma`` (analysed, nobody responded) and c's ``mc``.
+    Rolled up night after night through D, as the beat task does."""
+    w = {n: factory.user() for n in ("a", "b", "c", "mod")}
+    s = factory.server(w["mod"])
+    ch = factory.channel(s)
+    t = at(OLD, 9)
+    ma = factory.message(ch, w["a"], LONG, created_at=t)
+    analyse(conn, ma, t, 0.6, 0.1)
+    mc = factory.message(ch, w["c"], LONG, created_at=t + timedelta(hours=1))
+    analyse(conn, mc, t + timedelta(hours=1), 0.0, 0.6)
+    for day in (OLD, OLD + timedelta(days=1), OLD + timedelta(days=2), D):
+        run_rollups(conn, day)
+    w.update(server=s, channel=ch, ma=ma, mc=mc, t=t)
+    return w
+
+
+def nightly(conn):
+    """The next nightly run after D."""
+    return run_rollups(conn, D + timedelta(days=1))
+
+
+def test_late_reaction_restates_the_old_day_and_reputation(conn, small):
+    s = small["server"]
+    # ma: no response; positive 1 of 2 scored; mc toxic? 0.6 < 0.8 no
+    assert health(conn, s, OLD) == (2, 2, Decimal("0.50"), 0, 0, Decimal("0.00"), Decimal("0.55"))
+    assert reputation(conn, s, small["a"])[:4] == (7, 0, 1, 1)
+    react(conn, small["ma"], small["t"], small["b"])  # during D + 1, on a message of OLD
+    nightly(conn)
+    # engagement 1/2; health .4*.5 + .35 + .25*.5 = 0.675 -> 0.68 (half up)
+    assert health(conn, s, OLD) == (2, 2, Decimal("0.50"), 0, 0, Decimal("50.00"), Decimal("0.68"))
+    assert reputation(conn, s, small["a"])[:4] == (17, 1, 1, 1)
+
+
+def test_late_reply_restates_the_old_day(conn, factory, small):
+    s = small["server"]
+    # b replies on D + 1 to c's message of OLD (the reply itself belongs to D + 1)
+    reply(factory, conn, small["channel"], small["b"], small["mc"], at(D + timedelta(days=1), 10), "agreed")
+    nightly(conn)
+    assert health(conn, s, OLD)[5] == Decimal("50.00")
+    assert reputation(conn, s, small["c"])[:3] == (17, 1, 1)  # helpful and quality (0.6 < 0.8): 10 + 2 + 5
+    assert health(conn, s, D + timedelta(days=1))[:2] == (1, 1)
+
+
+def test_deleting_old_messages_restates_the_old_day(conn, small):
+    s = small["server"]
+    # the moderator deletes ma (soft: still counted as sent, no longer helpful/quality)
+    conn.execute("UPDATE messages SET deleted_at = %s, deleted_by = %s WHERE id = %s",
+                 (at(D + timedelta(days=1), 8), small["mod"], small["ma"]))
+    # c's message is removed for good (hard delete cascades to its analysis)
+    conn.execute("DELETE FROM messages WHERE id = %s", (small["mc"],))
+    nightly(conn)
+    assert health(conn, s, OLD) == (1, 1, Decimal("1.00"), 0, 0, Decimal("0.00"), Decimal("0.75"))
+    # a: active on OLD (5), no quality any more, one moderator deletion (-20) -> 0
+    assert reputation(conn, s, small["a"])[:5] == (0, 0, 0, 1, 1)
+    # c: no message left in the window, the existing row is reset to zeros
+    assert reputation(conn, s, small["c"])[:5] == (0, 0, 0, 0, 0)
+
+
+def test_removing_a_reply_for_good_restates_the_message_it_answered(conn, factory, small):
+    s = small["server"]
+    rid = reply(factory, conn, small["channel"], small["b"], small["ma"], at(D + timedelta(days=1), 10), "same")
+    nightly(conn)
+    assert health(conn, s, OLD)[5] == Decimal("50.00")
+    conn.execute("DELETE FROM messages WHERE id = %s", (rid,))  # never analysed, no reactions
+    nightly(conn)
+    assert health(conn, s, OLD)[5] == Decimal("0.00")
+    assert reputation(conn, s, small["a"])[:3] == (7, 0, 1)
+
+
+def test_new_analysis_of_an_old_message_restates_the_old_day(conn, small):
+    s = small["server"]
+    # a newer model version re-scores ma as toxic and negative (created now: the latest)
+    analyse(conn, small["ma"], small["t"], -0.4, 0.9, version="test.v2")
+    nightly(conn)
+    # positive 0 of 2; toxic 1 of 2 -> S = 0; health .4*0 + 0 + 0 = 0.00
+    assert health(conn, s, OLD) == (2, 2, Decimal("0.00"), 1, 0, Decimal("0.00"), Decimal("0.00"))
+    assert reputation(conn, s, small["a"])[:3] == (5, 0, 0)
+
+
+def test_threshold_change_restates_the_servers_days(conn, small):
+    s = small["server"]
+    conn.execute("INSERT INTO server_enrichment_settings (server_id, toxicity_threshold) VALUES (%s, 0.5)", (s,))
+    nightly(conn)
+    # mc (0.6) is toxic at 0.5: 1 of 2 -> S = 0; and no longer a quality contribution
+    assert health(conn, s, OLD) == (2, 2, Decimal("0.50"), 1, 0, Decimal("0.00"), Decimal("0.20"))
+    assert reputation(conn, s, small["c"])[:3] == (5, 0, 0)
+    # back to the default: restated again
+    conn.execute("DELETE FROM server_enrichment_settings WHERE server_id = %s", (s,))
+    nightly(conn)
+    assert health(conn, s, OLD)[3] == 0 and reputation(conn, s, small["c"])[:3] == (7, 0, 1)
+
+
+def test_people_turned_bots_and_moved_channels_are_restated(conn, factory, small):
+    s = small["server"]
+    react(conn, small["ma"], small["t"], small["b"])
+    nightly(conn)
+    assert health(conn, s, OLD)[5] == Decimal("50.00")
+    conn.execute("UPDATE users SET bot = true WHERE id = %s", (small["b"],))  # b's reaction no longer counts
+    conn.execute("UPDATE users SET system = true WHERE id = %s", (small["c"],))  # c is not a person
+    nightly(conn)
+    assert health(conn, s, OLD)[:2] == (1, 1) and health(conn, s, OLD)[5] == Decimal("0.00")
+    other = factory.server()
+    conn.execute("UPDATE channels SET server_id = %s WHERE id = %s", (other, small["channel"]))
+    nightly(conn)
+    assert health(conn, s, OLD)[:2] == (0, 0)  # the published row is restated
+    assert health(conn, other, OLD) is None  # none was published (the server is newer than OLD)
+    run_rollups(conn, OLD)  # a re-run of OLD writes it
+    assert health(conn, other, OLD)[:2] == (1, 1)
+
+
+def _marks(conn, ids):
+    return conn.execute("SELECT count(*) FROM rollup_dirty WHERE message_id = ANY(%s)", (ids,)).fetchone()[0]
+
+
+def _server_rows(conn, s):
+    return (
+        conn.execute("SELECT * FROM activity_daily WHERE server_id = %s ORDER BY day, user_id", (s,)).fetchall(),
+        conn.execute("SELECT server_id, date, active_users, message_count, positive_sentiment_ratio, toxicity_incidents,"
+                     " moderation_actions, engagement_score, health_score FROM community_health WHERE server_id = %s"
+                     " ORDER BY date", (s,)).fetchall(),
+        conn.execute("SELECT user_id, score, helpful_messages, quality_contributions, community_engagement,"
+                     " moderation_actions, last_calculated FROM reputation_scores WHERE server_id = %s ORDER BY user_id",
+                     (s,)).fetchall(),
+    )
+
+
+def test_the_change_log_is_consumed_and_a_second_run_changes_nothing(conn, small):
+    ids = [small["ma"], small["mc"]]
+    react(conn, small["ma"], small["t"], small["b"])
+    analyse(conn, small["mc"], small["t"] + timedelta(hours=1), 0.5, 0.1, version="test.v2")
+    assert _marks(conn, ids) >= 2
+    out = nightly(conn)
+    assert out["late_messages"] >= 2
+    assert _marks(conn, ids) == 0
+    before = _server_rows(conn, small["server"])
+    again = nightly(conn)
+    assert _server_rows(conn, small["server"]) == before
+    assert _marks(conn, ids) == 0 and again["late_messages"] == 0
+
+
+def test_a_change_committed_after_the_run_took_the_log_waits_for_the_next_run(conn, small, migrated_db):
+    """A writer's mark commits with its change: a run that could not see the change
+    leaves the mark, and the next run applies it. The writer never waits for the run."""
+    writer = db.connect(migrated_db, autocommit=False)
+    try:
+        react(writer, small["ma"], small["t"], small["b"])  # not committed yet
+        nightly(conn)  # does not block on the open writer
+        writer.commit()
+    finally:
+        writer.close()
+    s = small["server"]
+    assert health(conn, s, OLD)[5] == Decimal("0.00")
+    assert _marks(conn, [small["ma"]]) == 1
+    nightly(conn)
+    assert health(conn, s, OLD)[5] == Decimal("50.00")
+    assert _marks(conn, [small["ma"]]) == 0
+
+
+@pytest.mark.parametrize(
+    ("n", "scored", "positive", "responded", "expected"),
+    [
+        # P = 1/3, S = 1, E = 1/6: exactly 0.525 -> 0.53 (floats give 0.52499…, and the
+        # rounded parts 0.4*0.33 + 0.35 + 0.25*0.17 = 0.5245 give 0.52)
+        (6, 3, 1, 1, (Decimal("0.33"), Decimal("16.67"), Decimal("0.53"))),
+        # P = 0 of 1, S = 1, E = 1/2: exactly 0.475 -> 0.48 (floats give 0.47)
+        (2, 1, 0, 1, (Decimal("0.00"), Decimal("50.00"), Decimal("0.48"))),
+    ],
+)
+def test_health_score_on_a_rounding_tie_rounds_half_up(conn, factory, n, scored, positive, responded, expected):
+    s = factory.server()
+    ch = factory.channel(s)
+    author, fan = factory.user(), factory.user()
+    for i in range(n):
+        t = at(D, 10) + timedelta(minutes=i)
+        m = factory.message(ch, author, "short", created_at=t)
+        if i < scored:
+            analyse(conn, m, t, 0.5 if i < positive else 0.0, 0.1)
+        if i < responded:
+            react(conn, m, t, fan)
+    run_rollups(conn, D)
+    row = health(conn, s, D)
+    assert row[:2] == (1, n)
+    assert (row[2], row[5], row[6]) == expected
+
+
+# --- randomized: incremental nightly runs == a rebuild from raw ---------------------------
+
+
+@pytest.fixture
+def own_db(services):
+    """A migrated database of its own: the test compares every row of the outputs."""
+    name = f"enrichment_rollup_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(services.database_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(services.database_url, dbname=name)
+    with db.connect(url) as c:
+        db.migrate(c)
+    yield url
+    with psycopg.connect(services.database_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _outputs(c):
+    return (
+        c.execute("SELECT server_id, date, active_users, message_count, positive_sentiment_ratio, toxicity_incidents,"
+                  " moderation_actions, engagement_score, health_score FROM community_health ORDER BY 1, 2").fetchall(),
+        c.execute("SELECT user_id, server_id, score, helpful_messages, quality_contributions, community_engagement,"
+                  " moderation_actions, last_calculated FROM reputation_scores ORDER BY 1, 2").fetchall(),
+    )
+
+
+def _rebuild(c, first, last):
+    """From scratch: no rollup state, no health rows; every reputation row poisoned (kept,
+    so the key set stays "existing rows included") and so rewritten or reported."""
+    c.execute("TRUNCATE community_health, activity_messages, activity_daily, rollup_days, rollup_thresholds")
+    c.execute("UPDATE reputation_scores SET score = -1, helpful_messages = -1, quality_contributions = -1,"
+              " community_engagement = -1, moderation_actions = -1, last_calculated = NULL")
+    rollup_range(c, first, last)
+
+
+def _late_changes(c, f, rng, first, day):
+    """Random late activity during UTC ``day`` on the messages of ``[first, day)``."""
+    def when():
+        return at(day, rng.randrange(24)) + timedelta(minutes=rng.randrange(60))
+
+    msgs = c.execute(
+        "SELECT m.id, m.created_at, m.channel_id, m.author_id, c.server_id FROM messages m"
+        " JOIN channels c ON c.id = m.channel_id WHERE m.created_at >= %s AND m.created_at < %s ORDER BY m.id",
+        (at(first, 0), at(day, 0))).fetchall()
+    people = [r[0] for r in c.execute("SELECT id FROM users ORDER BY id")]  # bots included
+    owner = dict(c.execute("SELECT id, owner_id FROM servers"))
+    for mid, created, _ch, _a, _s in rng.sample(msgs, 40):  # reactions (some by bots, some self)
+        c.execute("INSERT INTO message_reactions (message_id, message_created_at, user_id, emoji_name)"
+                  " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", (mid, created, rng.choice(people), rng.choice("ab")))
+    for (rid,) in rng.sample(c.execute("SELECT id FROM message_reactions ORDER BY id").fetchall(), 10):
+        c.execute("DELETE FROM message_reactions WHERE id = %s", (rid,))
+    replies = []
+    for mid, _created, ch, author, _s in rng.sample(msgs, 20):  # replies (some self, some by bots)
+        who = author if rng.random() < 0.2 else rng.choice(people)
+        replies.append(reply(f, c, ch, who, mid, when(), rng.choice((LONG, "ok"))))
+    for rid in rng.sample(replies, 6):
+        c.execute("UPDATE messages SET deleted_at = %s WHERE id = %s", (when(), rid))
+    for rid in rng.sample(replies, 2):  # a reply re-targeted
+        c.execute("UPDATE messages SET referenced_message_id = %s WHERE id = %s", (rng.choice(msgs)[0], rid))
+    for mid, _created, _ch, author, s in rng.sample(msgs, 15):  # deletions, by the author or a moderator
+        c.execute("UPDATE messages SET deleted_at = %s, deleted_by = %s WHERE id = %s AND deleted_at IS NULL",
+                  (when(), rng.choice((author, owner[s])), mid))
+    for (mid,) in rng.sample(c.execute("SELECT id FROM messages WHERE deleted_at IS NOT NULL ORDER BY id").fetchall(), 4):
+        c.execute("UPDATE messages SET deleted_at = NULL, deleted_by = NULL WHERE id = %s", (mid,))
+    for mid, _created, _ch, _a, _s in rng.sample(msgs, 4):  # removed for good
+        c.execute("DELETE FROM messages WHERE id = %s", (mid,))
+    msgs = c.execute("SELECT m.id, m.created_at FROM messages m WHERE m.created_at >= %s AND m.created_at < %s"
+                     " ORDER BY m.id", (at(first, 0), at(day, 0))).fetchall()
+    for mid, created in rng.sample(msgs, 20):  # re-analyses by newer model versions
+        c.execute("INSERT INTO ai_analysis (message_id, message_created_at, sentiment_score, toxicity_score, model_version)"
+                  " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (message_id, model_version) DO UPDATE"
+                  " SET sentiment_score = EXCLUDED.sentiment_score, toxicity_score = EXCLUDED.toxicity_score",
+                  (mid, created, round(rng.uniform(-1, 1), 2), round(rng.random(), 2), rng.choice(("t.v2", "t.v3"))))
+    for mid, _created in rng.sample(msgs, 5):
+        c.execute("UPDATE ai_analysis SET toxicity_score = %s WHERE message_id = %s", (round(rng.random(), 2), mid))
+    for mid, _created in rng.sample(msgs, 5):  # edits across the 40-character line
+        c.execute("UPDATE messages SET content = %s WHERE id = %s", (rng.choice((LONG, "short")), mid))
+    channels = [r[0] for r in c.execute("SELECT id FROM channels WHERE server_id IS NOT NULL ORDER BY id")]
+    for _ in range(3):  # messages imported late into earlier days
+        old = first + timedelta(days=rng.randrange((day - first).days))
+        f.message(rng.choice(channels), rng.choice(people), rng.choice((LONG, "hi")),
+                  created_at=at(old, rng.randrange(24)))
+    server = rng.choice(sorted(owner))
+    c.execute("INSERT INTO server_enrichment_settings (server_id, toxicity_threshold) VALUES (%s, %s)"
+              " ON CONFLICT (server_id) DO UPDATE SET toxicity_threshold = EXCLUDED.toxicity_threshold",
+              (server, rng.choice((0.85, 0.9, 0.95))))  # seeded toxic scores are 0.80..0.99
+    sid, uid = rng.choice(c.execute("SELECT server_id, user_id FROM server_members ORDER BY 1, 2").fetchall())
+    old = first + timedelta(days=rng.randrange((day - first).days))
+    c.execute("UPDATE server_members SET communication_disabled_until = %s, updated_at = %s"  # a timeout dated back
+              " WHERE server_id = %s AND user_id = %s", (at(old, 12) + timedelta(days=400), at(old, 12), sid, uid))
+
+
+def test_incremental_nightly_runs_equal_a_rebuild_after_random_late_changes(own_db):
+    rng = random.Random(20240305)
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    with db.connect(own_db) as c:
+        f = factories.Factory(c)
+        res = seed(c, 3000, servers=3, days=10, end=today - timedelta(days=2), tag="eqv")
+        first, day = res.first.date(), res.last.date()
+        d = first
+        while d <= day:  # the nights so far
+            run_rollups(c, d)
+            d += timedelta(days=1)
+        for _ in range(2):  # two more nights, each after a day of late changes
+            day += timedelta(days=1)
+            _late_changes(c, f, rng, first, day)
+            out = run_rollups(c, day)
+            assert out["late_messages"] > 50
+            incremental = _outputs(c)
+            assert len(incremental[0]) == 3 * ((day - first).days + 1)
+            _rebuild(c, first, day)
+            assert _outputs(c) == incremental
