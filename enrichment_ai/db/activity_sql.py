@@ -14,10 +14,10 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import psycopg
 
-#: ``x`` is a person, not a bot or system account (``rollup_bots``: the run's snapshot of those).
 def _human(x: str) -> str:
+    """SQL: user ``x`` is a person, not a bot or system account (``rollup_bots``: the
+    run's snapshot of those, a handful of ids)."""
     return f"{x} NOT IN (SELECT id FROM rollup_bots)"
-
 
 
 def _utc(day: str) -> str:
