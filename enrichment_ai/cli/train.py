@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="adapter learning rate")
+    parser.add_argument("--ema", type=float, default=None,
+                        help="keep an exponential moving average of the weights with this decay per step (e.g. 0.998)")
+    parser.add_argument("--evals-per-epoch", type=int, default=2, help="val evaluations (checkpoint candidates) per epoch")
+    parser.add_argument("--repeat", action="append", default=None, metavar="TASK=N",
+                        help="passes over TASK's training set per epoch (default emotion=2, irony=2)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="feature cache folder (default: <data_dir>/train-cache from Settings)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -32,11 +37,23 @@ def run(args: argparse.Namespace, settings) -> int:
     from enrichment_ai.training.trainer import TrainConfig, train
 
     torch.set_num_threads(max(1, args.threads))
+    from enrichment_ai.training.data import TASKS
+
+    extra = {}
+    if args.repeat:
+        repeats = {}
+        for r in args.repeat:
+            task, _, n = r.partition("=")
+            if task not in TASKS or not n.isdigit() or int(n) < 1:
+                raise SystemExit(f"--repeat {r!r}: expected TASK=N with N >= 1 and TASK one of {', '.join(TASKS)}")
+            repeats[task] = int(n)
+        extra["task_repeats"] = repeats
     cfg = TrainConfig(
         data_dir=args.data, out_dir=args.out or settings.heads_path, mode=args.mode, seed=args.seed,
         max_per_task=args.sample or None, epochs=args.epochs, max_minutes=args.max_minutes,
         adapt_layers=args.adapt_layers, rank=args.rank, alpha=2.0 * args.rank, batch_size=args.batch_size, lr=args.lr,
         cache_dir=args.cache or (Path(settings.data_dir) / "train-cache"),
+        ema=args.ema, evals_per_epoch=args.evals_per_epoch, **extra,
     )
     train(settings, cfg)
     return 0

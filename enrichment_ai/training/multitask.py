@@ -5,7 +5,9 @@ The lower layers stay frozen, so their output is computed once and cached
 layers (with LoRA on their attention and feed-forward projections), mean-pools,
 L2-normalises and applies the task's head. Batches are single-task, shuffled across
 tasks; class-weighted cross-entropy targets the macro metrics. Heads start from
-logistic regressions on the frozen embedding. The checkpoint with the best mean
+logistic regressions on the frozen embedding. With ``cfg.ema`` set, an exponential
+moving average of the trained weights is what gets evaluated and kept (it smooths the
+step-to-step noise of small single-task batches). The checkpoint with the best mean
 official val metric is kept. At inference the same adapter sits inside the full
 encoder: still one forward pass per message.
 """
@@ -34,6 +36,32 @@ def _batch_states(feats, idx, offsets):
         x[r, :n] = feats.states[offsets[i] : offsets[i] + n]
         m[r, :n] = 1
     return torch.from_numpy(x), torch.from_numpy(m)
+
+
+class EMA:
+    """Exponential moving average of some parameters (``decay`` per step)."""
+
+    def __init__(self, params, decay: float) -> None:
+        self.params = list(params)
+        self.decay = decay
+        self.shadow = [p.detach().clone() for p in self.params]
+
+    def update(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            for s, p in zip(self.shadow, self.params):
+                s.mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
+
+    def swap(self) -> None:
+        """Exchange live and averaged weights (call twice to undo)."""
+        import torch
+
+        with torch.no_grad():
+            for s, p in zip(self.shadow, self.params):
+                tmp = p.detach().clone()
+                p.copy_(s)
+                s.copy_(tmp)
 
 
 class TopStack:
@@ -150,6 +178,8 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
             scores[t] = official(t, data.labels, pred, len(TASK_LABELS[t]))
         return scores
 
+    ema_decay = getattr(cfg, "ema", None)
+    ema = EMA(lora_params + list(heads.parameters()), float(ema_decay)) if ema_decay else None
     base = evaluate()
     best = (float(np.mean(list(base.values()))), copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()))
     rows = [{"step": 0, "epoch": 0.0, **{k: round(v, 4) for k, v in base.items()}}]
@@ -158,7 +188,7 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
     total = int(per_epoch * cfg.epochs)
     warmup = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / max(total, 1)))
-    eval_every = max(1, per_epoch // 2)
+    eval_every = max(1, per_epoch // max(1, int(getattr(cfg, "evals_per_epoch", 2))))
     t0, step, stop = time.time(), 0, False
     bar = tqdm(total=total, desc="adapter", mininterval=10)
     while step < total and not stop:
@@ -172,17 +202,23 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
             torch.nn.utils.clip_grad_norm_(lora_params + list(heads.parameters()), 1.0)
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update()
             step += 1
             bar.update(1)
             over = cfg.max_minutes is not None and (time.time() - t0) / 60 > cfg.max_minutes
             if step % eval_every == 0 or step >= total or over:
+                if ema is not None:
+                    ema.swap()  # evaluate (and keep) the averaged weights
                 s = evaluate()
                 mean = float(np.mean(list(s.values())))
+                if mean > best[0]:
+                    best = (mean, copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()))
+                if ema is not None:
+                    ema.swap()
                 rows.append({"step": step, "epoch": round(step / per_epoch, 3), "minutes": round((time.time() - t0) / 60, 2),
                              **{k: round(v, 4) for k, v in s.items()}})
                 log(f"step {step}/{total} ({rows[-1]['minutes']} min): " + ", ".join(f"{k}={v:.4f}" for k, v in s.items()))
-                if mean > best[0]:
-                    best = (mean, copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()))
             if step >= total or over:
                 stop = True
                 break

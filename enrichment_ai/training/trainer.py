@@ -43,6 +43,10 @@ class TrainConfig:
     symbol_names: bool = True
     #: passes over a task's training set per epoch (small tasks seen more often)
     task_repeats: dict[str, int] = field(default_factory=lambda: {"emotion": 2, "irony": 2})
+    #: decay of the exponential moving average of the trained weights (None = off)
+    ema: float | None = None
+    #: val evaluations (checkpoint candidates) per epoch
+    evals_per_epoch: int = 2
 
 
 def _features(encoder, cfg: TrainConfig, split_layer: int, log):

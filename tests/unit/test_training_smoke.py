@@ -57,3 +57,45 @@ def test_train_tiny_then_load(tmp_path, mode):
     res = a.analyze(["hello", "", "you idiot"])
     assert len(res) == 3 and all(r.error is None for r in res)
     assert ("lora" in a.version) == (mode == "lora")
+
+
+def test_ema_averages_and_swaps_back():
+    import torch
+
+    from enrichment_ai.training.multitask import EMA
+
+    p = torch.nn.Parameter(torch.zeros(3))
+    ema = EMA([p], decay=0.5)
+    with torch.no_grad():
+        p.fill_(4.0)
+    ema.update()  # 0.5 * 0 + 0.5 * 4
+    with torch.no_grad():
+        p.fill_(8.0)
+    ema.update()  # 0.5 * 2 + 0.5 * 8
+    assert torch.allclose(ema.shadow[0], torch.full((3,), 5.0))
+    ema.swap()
+    assert torch.allclose(p, torch.full((3,), 5.0))  # averaged weights are live
+    ema.swap()
+    assert torch.allclose(p, torch.full((3,), 8.0))  # and the trained ones are back
+
+
+def test_train_with_ema_records_it(tmp_path):
+    import torch
+
+    from enrichment_ai.training.trainer import TrainConfig, train
+
+    torch.set_num_threads(2)
+    data, out = tmp_path / "data", tmp_path / "model"
+    _write(data)
+    cfg = TrainConfig(data_dir=data, out_dir=out, mode="lora", epochs=1, batch_size=8, rank=2, alpha=4,
+                      cache_dir=None, max_len=32, ema=0.9, evals_per_epoch=4)
+    card = train(Settings(device="cpu"), cfg, log=lambda *_: None)
+    assert card["train_config"]["ema"] == 0.9
+    assert len(card["train_log"]) >= 4  # start + several evaluations within the epoch
+
+
+def test_train_cli_rejects_unknown_repeat_task(tmp_path):
+    from enrichment_ai.cli import main
+
+    with pytest.raises(SystemExit, match="TASK=N"):
+        main(["train", "--data", str(tmp_path), "--repeat", "emotions=2"])
