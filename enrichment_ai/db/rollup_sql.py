@@ -98,9 +98,15 @@ ON CONFLICT (server_id, date) DO UPDATE SET
 _WIN_LO = "((%(as_of)s::date - %(window_days)s + 1)::timestamp AT TIME ZONE 'UTC')"
 _WIN_HI = "((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
 
-REPUTATION_UPSERT = f"""
-WITH {_SERVERS},
-per_user AS (
+# Reputation as of D, in three statements: the numbers of every (server, person) with
+# activity or moderation in the window (one aggregate over activity_daily), then ONE
+# UPDATE of the existing rows joined to them by hash (rows of neither get zeros; a row
+# whose numbers did not move is a HOT update: only last_calculated and updated_at change,
+# no index is written), then INSERT of the keys that have no row yet. Rows of deleted
+# servers and of bots are left as they are; an older run never overwrites a newer one.
+REPUTATION = [
+    f"""CREATE TEMP TABLE rollup_reputation ON COMMIT DROP AS
+WITH per_user AS (
     SELECT server_id, user_id, sum(helpful) AS helpful, sum(quality) AS quality,
            count(*) AS active_days,
            sum(LEAST(200, 10 * helpful + 2 * quality + 5)) AS points
@@ -115,25 +121,35 @@ mods AS (
     FROM moderation_events
     WHERE created_at >= {_WIN_LO} AND created_at < {_WIN_HI}
     GROUP BY 1, 2
-),
-keys AS (
-    SELECT server_id, user_id FROM per_user
-    UNION SELECT server_id, user_id FROM mods
-    UNION SELECT server_id, user_id FROM reputation_scores WHERE server_id IS NOT NULL
 )
+SELECT COALESCE(p.server_id, mo.server_id) AS server_id, COALESCE(p.user_id, mo.user_id) AS user_id,
+       GREATEST(0, COALESCE(p.points, 0) - 100 * COALESCE(mo.timeouts, 0) - 20 * COALESCE(mo.deletions, 0)) AS score,
+       COALESCE(p.helpful, 0) AS helpful, COALESCE(p.quality, 0) AS quality,
+       COALESCE(p.active_days, 0) AS active_days,
+       COALESCE(mo.timeouts, 0) + COALESCE(mo.deletions, 0) AS moderation_actions
+FROM per_user p FULL JOIN mods mo ON mo.server_id = p.server_id AND mo.user_id = p.user_id""",
+    f"""UPDATE reputation_scores AS rs SET
+    score = COALESCE(n.score, 0),
+    helpful_messages = COALESCE(n.helpful, 0),
+    quality_contributions = COALESCE(n.quality, 0),
+    community_engagement = COALESCE(n.active_days, 0),
+    moderation_actions = COALESCE(n.moderation_actions, 0),
+    last_calculated = {_WIN_HI},
+    updated_at = now()
+FROM reputation_scores r
+JOIN servers s ON s.id = r.server_id AND s.deleted_at IS NULL
+JOIN users u ON u.id = r.user_id AND {_HUMAN}
+LEFT JOIN rollup_reputation n ON n.server_id = r.server_id AND n.user_id = r.user_id
+WHERE rs.id = r.id AND (rs.last_calculated IS NULL OR rs.last_calculated <= {_WIN_HI})""",
+    f"""WITH {_SERVERS}
 INSERT INTO reputation_scores AS rs (
     user_id, server_id, score, helpful_messages, quality_contributions,
     community_engagement, moderation_actions, last_calculated, updated_at)
-SELECT k.user_id, k.server_id,
-       GREATEST(0, COALESCE(p.points, 0) - 100 * COALESCE(mo.timeouts, 0) - 20 * COALESCE(mo.deletions, 0)),
-       COALESCE(p.helpful, 0), COALESCE(p.quality, 0), COALESCE(p.active_days, 0),
-       COALESCE(mo.timeouts, 0) + COALESCE(mo.deletions, 0),
-       {_WIN_HI}, now()
-FROM keys k
-JOIN srv ON srv.server_id = k.server_id
-JOIN users u ON u.id = k.user_id AND {_HUMAN}
-LEFT JOIN per_user p ON p.server_id = k.server_id AND p.user_id = k.user_id
-LEFT JOIN mods mo ON mo.server_id = k.server_id AND mo.user_id = k.user_id
+SELECT n.user_id, n.server_id, n.score, n.helpful, n.quality, n.active_days, n.moderation_actions, {_WIN_HI}, now()
+FROM rollup_reputation n
+JOIN srv ON srv.server_id = n.server_id
+JOIN users u ON u.id = n.user_id AND {_HUMAN}
+WHERE NOT EXISTS (SELECT 1 FROM reputation_scores r WHERE r.user_id = n.user_id AND r.server_id = n.server_id)
 ON CONFLICT (user_id, server_id) DO UPDATE SET
     score = EXCLUDED.score,
     helpful_messages = EXCLUDED.helpful_messages,
@@ -142,8 +158,8 @@ ON CONFLICT (user_id, server_id) DO UPDATE SET
     moderation_actions = EXCLUDED.moderation_actions,
     last_calculated = EXCLUDED.last_calculated,
     updated_at = EXCLUDED.updated_at
-WHERE rs.last_calculated IS NULL OR rs.last_calculated <= EXCLUDED.last_calculated
-"""
+WHERE rs.last_calculated IS NULL OR rs.last_calculated <= EXCLUDED.last_calculated""",
+]
 
 
 def lock(conn: psycopg.Connection) -> None:
@@ -167,7 +183,6 @@ def upsert_health(conn: psycopg.Connection, first: date, last: date, *, lo_day: 
 def upsert_reputation(conn: psycopg.Connection, as_of: date, window_days: int) -> int:
     """Write ``reputation_scores`` over the ``window_days`` UTC days ending ``as_of``
     (from ``activity_daily``, which must hold every day of that window)."""
-    cur = conn.execute(
-        REPUTATION_UPSERT, {"as_of": as_of, "window_days": window_days}
-    )
-    return cur.rowcount
+    params = {"as_of": as_of, "window_days": window_days}
+    conn.execute(REPUTATION[0], params)
+    return sum(conn.execute(stmt, params).rowcount for stmt in REPUTATION[1:])
