@@ -34,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=sorted(MODULES), action="append", help="run only these benchmarks")
     p.add_argument("--messages", type=int, default=200_000, help="rollup benchmark size (default 200000; 1000000 for the headline)")
+    p.add_argument("--days", type=int, default=30, help="rollup benchmark: UTC days the messages are spread over")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args(argv)
-    kwargs = {"rollup": {"messages": a.messages, "repeats": a.repeats}, "analyzers": {"repeats": a.repeats}}
+    kwargs = {"rollup": {"messages": a.messages, "repeats": a.repeats, "days": a.days},
+              "analyzers": {"repeats": a.repeats}}
     failed = 0
     for name in a.only or MODULES:
         try:
