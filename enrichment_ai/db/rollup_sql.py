@@ -1,5 +1,6 @@
 """SQL of the nightly rollups: ``community_health`` and ``reputation_scores``, summed
-from ``activity_daily`` (kept current by :mod:`enrichment_ai.db.activity_sql`) and
+from ``activity_daily`` (kept current by :mod:`enrichment_ai.db.activity_sql`; its
+per-person sums, ``activity_totals``, by triggers: migration ``0054``) and
 ``moderation_events``.
 
 Set-based ``INSERT … SELECT … ON CONFLICT DO UPDATE``, parameterised; the formulas are
@@ -99,20 +100,39 @@ _WIN_LO = "((%(as_of)s::date - %(window_days)s + 1)::timestamp AT TIME ZONE 'UTC
 _WIN_HI = "((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
 
 # Reputation as of D, in three statements: the numbers of every (server, person) with
-# activity or moderation in the window (one aggregate over activity_daily), then ONE
-# UPDATE of the existing rows joined to them by hash (rows of neither get zeros; a row
-# whose numbers did not move is a HOT update: only last_calculated and updated_at change,
-# no index is written), then INSERT of the keys that have no row yet. Rows of deleted
-# servers and of bots are left as they are; an older run never overwrites a newer one.
-REPUTATION = [
-    f"""CREATE TEMP TABLE rollup_reputation ON COMMIT DROP AS
-WITH per_user AS (
+# activity or moderation in the window (read from activity_totals, or one aggregate over
+# activity_daily when that holds days outside the window), then ONE UPDATE of the
+# existing rows joined to them by hash (rows of neither get zeros; a row whose numbers
+# did not move is a HOT update: only last_calculated and updated_at change, no index is
+# written), then INSERT of the keys that have no row yet. Rows of deleted servers and of
+# bots are left as they are; an older run never overwrites a newer one.
+
+#: The window's numbers per (server, person), summed from activity_daily (any state).
+_PER_USER_AGGREGATE = """
     SELECT server_id, user_id, sum(helpful) AS helpful, sum(quality) AS quality,
            count(*) AS active_days,
            sum(LEAST(200, 10 * helpful + 2 * quality + 5)) AS points
     FROM activity_daily
     WHERE day > %(as_of)s::date - %(window_days)s AND day <= %(as_of)s::date
-    GROUP BY 1, 2
+    GROUP BY 1, 2"""
+#: The same, read from activity_totals (migration 0054: the sums over every activity_daily
+#: row, kept by triggers): only when activity_daily holds no day outside the window.
+_PER_USER_TOTALS = """
+    SELECT server_id, user_id, helpful, quality, active_days, points FROM activity_totals"""
+
+#: Whether activity_daily holds only days of the window ending ``as_of`` (then
+#: activity_totals are the window's numbers). Days before it were pruned by this run; a
+#: later day is left by a re-run of an older day. Two probes of activity_daily's key (a
+#: skip scan over its few servers), never a scan of the table.
+TOTALS_ARE_THE_WINDOW = """
+SELECT NOT EXISTS (SELECT 1 FROM activity_daily WHERE day > %(as_of)s::date)
+   AND NOT EXISTS (SELECT 1 FROM activity_daily WHERE day <= %(as_of)s::date - %(window_days)s)"""
+
+
+def _numbers(per_user: str) -> str:
+    """SQL: the run's ``rollup_reputation`` from the per-person numbers ``per_user``."""
+    return f"""CREATE TEMP TABLE rollup_reputation ON COMMIT DROP AS
+WITH per_user AS ({per_user}
 ),
 mods AS (
     SELECT server_id, user_id,
@@ -127,7 +147,14 @@ SELECT COALESCE(p.server_id, mo.server_id) AS server_id, COALESCE(p.user_id, mo.
        COALESCE(p.helpful, 0) AS helpful, COALESCE(p.quality, 0) AS quality,
        COALESCE(p.active_days, 0) AS active_days,
        COALESCE(mo.timeouts, 0) + COALESCE(mo.deletions, 0) AS moderation_actions
-FROM per_user p FULL JOIN mods mo ON mo.server_id = p.server_id AND mo.user_id = p.user_id""",
+FROM per_user p FULL JOIN mods mo ON mo.server_id = p.server_id AND mo.user_id = p.user_id"""
+
+
+#: ``rollup_reputation``: from the totals, or aggregated (keys: ``"totals"``, ``"aggregate"``).
+NUMBERS = {"totals": _numbers(_PER_USER_TOTALS), "aggregate": _numbers(_PER_USER_AGGREGATE)}
+
+#: The writes, from ``rollup_reputation``.
+REPUTATION = [
     f"""UPDATE reputation_scores AS rs SET
     score = COALESCE(n.score, 0),
     helpful_messages = COALESCE(n.helpful, 0),
@@ -182,7 +209,9 @@ def upsert_health(conn: psycopg.Connection, first: date, last: date, *, lo_day: 
 
 def upsert_reputation(conn: psycopg.Connection, as_of: date, window_days: int) -> int:
     """Write ``reputation_scores`` over the ``window_days`` UTC days ending ``as_of``
-    (from ``activity_daily``, which must hold every day of that window)."""
+    (from ``activity_daily``, which must hold every day of that window, or its
+    ``activity_totals`` when it holds no other day)."""
     params = {"as_of": as_of, "window_days": window_days}
-    conn.execute(REPUTATION[0], params)
-    return sum(conn.execute(stmt, params).rowcount for stmt in REPUTATION[1:])
+    totals = conn.execute(TOTALS_ARE_THE_WINDOW, params).fetchone()[0]
+    conn.execute(NUMBERS["totals" if totals else "aggregate"], params)
+    return sum(conn.execute(stmt, params).rowcount for stmt in REPUTATION)

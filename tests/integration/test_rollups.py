@@ -522,3 +522,57 @@ def test_incremental_nightly_runs_equal_a_rebuild_after_random_late_changes(own_
             assert len(incremental[0]) == 3 * ((day - first).days + 1)
             _rebuild(c, first, day)
             assert _outputs(c) == incremental
+
+
+# --- activity_totals (migration 0054): the per-person sums reputation reads ---------------
+
+_AGGREGATE = ("SELECT server_id, user_id, sum(helpful), sum(quality), count(*),"
+              " sum(LEAST(200, 10 * helpful + 2 * quality + 5)) FROM activity_daily GROUP BY 1, 2 ORDER BY 1, 2")
+
+
+def _totals(c):
+    return c.execute("SELECT server_id, user_id, helpful, quality, active_days, points FROM activity_totals"
+                     " ORDER BY 1, 2").fetchall()
+
+
+def _numbers(c, source, as_of):
+    """``rollup_reputation`` built from ``source`` ("totals" / "aggregate"), rolled back."""
+    with c.transaction(force_rollback=True):
+        c.execute(rollup_sql.NUMBERS[source], {"as_of": as_of, "window_days": 90})
+        return c.execute("SELECT * FROM rollup_reputation ORDER BY server_id, user_id").fetchall()
+
+
+def _totals_are_the_window(c, as_of):
+    return c.execute(rollup_sql.TOTALS_ARE_THE_WINDOW, {"as_of": as_of, "window_days": 90}).fetchone()[0]
+
+
+def test_activity_totals_follow_activity_daily_through_nightly_runs_and_late_changes(own_db):
+    rng = random.Random(20240611)
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    with db.connect(own_db) as c:
+        f = factories.Factory(c)
+        res = seed(c, 2000, servers=2, days=6, end=today - timedelta(days=3), tag="tot")
+        first, day = res.first.date(), res.last.date()
+        d = first
+        while d <= day:
+            run_rollups(c, d)
+            assert _totals(c) == c.execute(_AGGREGATE).fetchall()
+            d += timedelta(days=1)
+        for _ in range(2):  # late changes: upserts, updates and deletes of activity_daily rows
+            day += timedelta(days=1)
+            _late_changes(c, f, rng, first, day)
+            assert run_rollups(c, day)["late_messages"] > 50
+            assert _totals(c) == c.execute(_AGGREGATE).fetchall() != []
+            assert all(row[4] > 0 for row in _totals(c))  # no row of a person without activity
+        assert _totals_are_the_window(c, day)
+        assert _numbers(c, "totals", day) == _numbers(c, "aggregate", day) != []
+        # a re-run of an older day leaves later days in the state: the run must not read the totals
+        run_rollups(c, day - timedelta(days=2))
+        assert _totals(c) == c.execute(_AGGREGATE).fetchall()
+        assert not _totals_are_the_window(c, day - timedelta(days=2))
+        assert _totals_are_the_window(c, day)
+        # TRUNCATE of activity_daily (as a rebuild does) empties the totals; a rebuild refills them
+        c.execute("TRUNCATE activity_daily, activity_messages, rollup_days")
+        assert _totals(c) == []
+        rollup_range(c, first, day)
+        assert _totals(c) == c.execute(_AGGREGATE).fetchall() != []
