@@ -102,10 +102,10 @@ _WIN_HI = "((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
 # Reputation as of D, in three statements: the numbers of every (server, person) with
 # activity or moderation in the window (read from activity_totals, or one aggregate over
 # activity_daily when that holds days outside the window), then ONE UPDATE of the
-# existing rows joined to them by hash (rows of neither get zeros; a row whose numbers
-# did not move is a HOT update: only last_calculated and updated_at change, no index is
-# written), then INSERT of the keys that have no row yet. Rows of deleted servers and of
-# bots are left as they are; an older run never overwrites a newer one.
+# existing rows joined to them by hash (rows of neither get zeros; a HOT update: no
+# index covers a column it changes, migration 0055), then INSERT of the keys that have
+# no row yet. Rows of deleted servers and of bots are left as they are; an older run
+# never overwrites a newer one.
 
 #: The window's numbers per (server, person), summed from activity_daily (any state).
 _PER_USER_AGGREGATE = """
