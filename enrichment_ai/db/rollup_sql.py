@@ -101,11 +101,11 @@ _WIN_HI = "((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
 
 # Reputation as of D, in three statements: the numbers of every (server, person) with
 # activity or moderation in the window (read from activity_totals, or one aggregate over
-# activity_daily when that holds days outside the window), then ONE UPDATE of the
-# existing rows joined to them by hash (rows of neither get zeros; a HOT update: no
-# index covers a column it changes, migration 0055), then INSERT of the keys that have
-# no row yet. Rows of deleted servers and of bots are left as they are; an older run
-# never overwrites a newer one.
+# activity_daily when that holds days outside the window), joined by hash to the
+# existing rows (rows without numbers get zeros), then ONE UPDATE of the existing rows
+# by id (a HOT update: no index covers a column it changes, migration 0055), then INSERT
+# of the keys that have no row yet. Rows of deleted servers and of bots are left as they
+# are; an older run never overwrites a newer one.
 
 #: The window's numbers per (server, person), summed from activity_daily (any state).
 _PER_USER_AGGREGATE = """
@@ -130,9 +130,13 @@ SELECT NOT EXISTS (SELECT 1 FROM activity_daily WHERE day > %(as_of)s::date)
 
 
 def _numbers(per_user: str) -> str:
-    """SQL: the run's ``rollup_reputation`` from the per-person numbers ``per_user``."""
+    """SQL: the run's ``rollup_reputation`` from the per-person numbers ``per_user``: every
+    (server, person) with numbers or a reputation row, of a server that is not deleted and
+    a person (rows of neither get zeros); ``row_id``: its row (NULL: none yet), found by one
+    hash join, so neither write probes the table per key."""
     return f"""CREATE TEMP TABLE rollup_reputation ON COMMIT DROP AS
-WITH per_user AS ({per_user}
+WITH {_SERVERS},
+per_user AS ({per_user}
 ),
 mods AS (
     SELECT server_id, user_id,
@@ -141,42 +145,46 @@ mods AS (
     FROM moderation_events
     WHERE created_at >= {_WIN_LO} AND created_at < {_WIN_HI}
     GROUP BY 1, 2
+),
+nums AS (
+    SELECT COALESCE(p.server_id, mo.server_id) AS server_id, COALESCE(p.user_id, mo.user_id) AS user_id,
+           GREATEST(0, COALESCE(p.points, 0) - 100 * COALESCE(mo.timeouts, 0) - 20 * COALESCE(mo.deletions, 0)) AS score,
+           COALESCE(p.helpful, 0) AS helpful, COALESCE(p.quality, 0) AS quality,
+           COALESCE(p.active_days, 0) AS active_days,
+           COALESCE(mo.timeouts, 0) + COALESCE(mo.deletions, 0) AS moderation_actions
+    FROM per_user p FULL JOIN mods mo ON mo.server_id = p.server_id AND mo.user_id = p.user_id
 )
-SELECT COALESCE(p.server_id, mo.server_id) AS server_id, COALESCE(p.user_id, mo.user_id) AS user_id,
-       GREATEST(0, COALESCE(p.points, 0) - 100 * COALESCE(mo.timeouts, 0) - 20 * COALESCE(mo.deletions, 0)) AS score,
-       COALESCE(p.helpful, 0) AS helpful, COALESCE(p.quality, 0) AS quality,
-       COALESCE(p.active_days, 0) AS active_days,
-       COALESCE(mo.timeouts, 0) + COALESCE(mo.deletions, 0) AS moderation_actions
-FROM per_user p FULL JOIN mods mo ON mo.server_id = p.server_id AND mo.user_id = p.user_id"""
+SELECT srv.server_id, u.id AS user_id, COALESCE(n.score, 0) AS score, COALESCE(n.helpful, 0) AS helpful,
+       COALESCE(n.quality, 0) AS quality, COALESCE(n.active_days, 0) AS active_days,
+       COALESCE(n.moderation_actions, 0) AS moderation_actions, r.id AS row_id
+FROM nums n
+FULL JOIN reputation_scores r ON r.server_id = n.server_id AND r.user_id = n.user_id
+JOIN srv ON srv.server_id = COALESCE(n.server_id, r.server_id)
+JOIN users u ON u.id = COALESCE(n.user_id, r.user_id) AND {_HUMAN}"""
 
 
 #: ``rollup_reputation``: from the totals, or aggregated (keys: ``"totals"``, ``"aggregate"``).
 NUMBERS = {"totals": _numbers(_PER_USER_TOTALS), "aggregate": _numbers(_PER_USER_AGGREGATE)}
 
-#: The writes, from ``rollup_reputation``.
+#: The writes, from ``rollup_reputation``: its rows with a reputation row, then the others
+#: (ON CONFLICT: a row created since, e.g. by a concurrent writer).
 REPUTATION = [
     f"""UPDATE reputation_scores AS rs SET
-    score = COALESCE(n.score, 0),
-    helpful_messages = COALESCE(n.helpful, 0),
-    quality_contributions = COALESCE(n.quality, 0),
-    community_engagement = COALESCE(n.active_days, 0),
-    moderation_actions = COALESCE(n.moderation_actions, 0),
+    score = n.score,
+    helpful_messages = n.helpful,
+    quality_contributions = n.quality,
+    community_engagement = n.active_days,
+    moderation_actions = n.moderation_actions,
     last_calculated = {_WIN_HI},
     updated_at = now()
-FROM reputation_scores r
-JOIN servers s ON s.id = r.server_id AND s.deleted_at IS NULL
-JOIN users u ON u.id = r.user_id AND {_HUMAN}
-LEFT JOIN rollup_reputation n ON n.server_id = r.server_id AND n.user_id = r.user_id
-WHERE rs.id = r.id AND (rs.last_calculated IS NULL OR rs.last_calculated <= {_WIN_HI})""",
-    f"""WITH {_SERVERS}
-INSERT INTO reputation_scores AS rs (
+FROM rollup_reputation n
+WHERE rs.id = n.row_id AND (rs.last_calculated IS NULL OR rs.last_calculated <= {_WIN_HI})""",
+    f"""INSERT INTO reputation_scores AS rs (
     user_id, server_id, score, helpful_messages, quality_contributions,
     community_engagement, moderation_actions, last_calculated, updated_at)
 SELECT n.user_id, n.server_id, n.score, n.helpful, n.quality, n.active_days, n.moderation_actions, {_WIN_HI}, now()
 FROM rollup_reputation n
-JOIN srv ON srv.server_id = n.server_id
-JOIN users u ON u.id = n.user_id AND {_HUMAN}
-WHERE NOT EXISTS (SELECT 1 FROM reputation_scores r WHERE r.user_id = n.user_id AND r.server_id = n.server_id)
+WHERE n.row_id IS NULL
 ON CONFLICT (user_id, server_id) DO UPDATE SET
     score = EXCLUDED.score,
     helpful_messages = EXCLUDED.helpful_messages,
