@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep an exponential moving average of the weights with this decay per step (e.g. 0.998)")
     parser.add_argument("--evals-per-epoch", type=int, default=2, help="val evaluations (checkpoint candidates) per epoch")
     parser.add_argument("--repeat", action="append", default=None, metavar="TASK=N",
-                        help="passes over TASK's training set per epoch (default emotion=2, irony=2)")
+                        help="passes over TASK's training set per epoch (default 1 for every task)")
+    parser.add_argument("--symbol-names", action="store_true",
+                        help="spell out emoji/symbols the vocabulary lacks by their Unicode names (recorded in the artifact)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="feature cache folder (default: <data_dir>/train-cache from Settings)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace, settings) -> int:
         max_per_task=args.sample or None, epochs=args.epochs, max_minutes=args.max_minutes,
         adapt_layers=args.adapt_layers, rank=args.rank, alpha=2.0 * args.rank, batch_size=args.batch_size, lr=args.lr,
         cache_dir=args.cache or (Path(settings.data_dir) / "train-cache"),
-        ema=args.ema, evals_per_epoch=args.evals_per_epoch, **extra,
+        ema=args.ema, evals_per_epoch=args.evals_per_epoch, symbol_names=args.symbol_names, **extra,
     )
     train(settings, cfg)
     return 0

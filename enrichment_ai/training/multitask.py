@@ -99,6 +99,22 @@ class TopStack:
         return out
 
 
+def epoch_plan(lengths: dict[str, np.ndarray], repeats: dict[str, int], batch_size: int, rng) -> list:
+    """One epoch's single-task batches ``(task, indices)``, shuffled across tasks: every
+    example of a task ``repeats[task]`` times, batched by similar length within chunks
+    of 50 batches (little padding, still random)."""
+    batches = []
+    for t, lens in lengths.items():
+        perm = np.concatenate([rng.permutation(len(lens)) for _ in range(repeats.get(t, 1))])
+        chunk = batch_size * 50
+        for c in range(0, len(perm), chunk):
+            part = perm[c : c + chunk]
+            part = part[np.argsort(lens[part], kind="stable")]
+            batches += [(t, part[i : i + batch_size]) for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 def _init_heads(feats, seed: int):
     """Logistic-regression warm start for every head (frozen pooled embedding)."""
     import torch
@@ -155,18 +171,7 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
     repeats = {t: max(1, int(getattr(cfg, "task_repeats", {}).get(t, 1))) for t in TASKS}
 
     def epoch_batches():
-        batches = []
-        for t in TASKS:
-            n = len(feats[(t, "train")][0])
-            perm = np.concatenate([rng.permutation(n) for _ in range(repeats[t])])
-            lengths = feats[(t, "train")][1].lengths
-            chunk = cfg.batch_size * 50  # sort within chunks of 50 batches: little padding, still random
-            for c in range(0, n, chunk):
-                part = perm[c : c + chunk]
-                part = part[np.argsort(lengths[part], kind="stable")]
-                batches += [(t, part[i : i + cfg.batch_size]) for i in range(0, len(part), cfg.batch_size)]
-        rng.shuffle(batches)
-        return batches
+        return epoch_plan({t: feats[(t, "train")][1].lengths for t in TASKS}, repeats, cfg.batch_size, rng)
 
     def evaluate():
         model.eval()

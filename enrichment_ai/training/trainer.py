@@ -39,10 +39,12 @@ class TrainConfig:
     head_lr: float = 3e-3
     cache_dir: Path | None = Path("/tmp/enrichment-ai-cache")
     max_len: int = 128
-    #: spell out emoji/symbols the vocabulary lacks (enrichment_ai.analysis.symbols)
-    symbol_names: bool = True
-    #: passes over a task's training set per epoch (small tasks seen more often)
-    task_repeats: dict[str, int] = field(default_factory=lambda: {"emotion": 2, "irony": 2})
+    #: spell out emoji/symbols the vocabulary lacks (enrichment_ai.analysis.symbols);
+    #: off by default: the shipped model was trained without (docs/models.md, experiments)
+    symbol_names: bool = False
+    #: passes over a task's training set per epoch (small tasks seen more often); none
+    #: by default, as the shipped model was trained
+    task_repeats: dict[str, int] = field(default_factory=dict)
     #: decay of the exponential moving average of the trained weights (None = off)
     ema: float | None = None
     #: val evaluations (checkpoint candidates) per epoch

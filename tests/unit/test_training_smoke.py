@@ -99,3 +99,19 @@ def test_train_cli_rejects_unknown_repeat_task(tmp_path):
 
     with pytest.raises(SystemExit, match="TASK=N"):
         main(["train", "--data", str(tmp_path), "--repeat", "emotions=2"])
+
+
+def test_epoch_plan_repeats_small_tasks_and_covers_every_example():
+    import numpy as np
+
+    from enrichment_ai.training.multitask import epoch_plan
+
+    rng = np.random.default_rng(0)
+    lengths = {"sentiment": rng.integers(3, 40, 250), "emotion": rng.integers(3, 40, 70)}
+    plan = epoch_plan(lengths, {"emotion": 3}, 16, np.random.default_rng(1))
+    for task, times in (("sentiment", 1), ("emotion", 3)):
+        seen = np.concatenate([idx for t, idx in plan if t == task])
+        assert np.array_equal(np.bincount(seen, minlength=len(lengths[task])), np.full(len(lengths[task]), times))
+    assert {t for t, _ in plan} == {"sentiment", "emotion"} and all(len(idx) <= 16 for _, idx in plan)
+    order = [t for t, _ in plan]
+    assert order != sorted(order) and order != sorted(order, reverse=True)  # tasks interleaved, not in blocks
