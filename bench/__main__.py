@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=sorted(MODULES), action="append", help="run only these benchmarks")
     p.add_argument("--messages", type=int, default=200_000, help="rollup benchmark size (default 200000; 1000000 for the headline)")
-    p.add_argument("--days", type=int, default=30, help="rollup benchmark: UTC days the messages are spread over")
+    p.add_argument("--days", type=int, default=90,
+                   help="rollup benchmark: UTC days the messages span (default 90 = the reputation window)")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args(argv)
     kwargs = {"rollup": {"messages": a.messages, "repeats": a.repeats, "days": a.days},
