@@ -502,6 +502,16 @@ def _late_changes(c, f, rng, first, day):
               " WHERE server_id = %s AND user_id = %s", (at(old, 12) + timedelta(days=400), at(old, 12), sid, uid))
 
 
+def _nights(c, first, last, after_each=None) -> None:
+    """The nightly run for every day of ``[first, last]``, in order; ``after_each()``,
+    when given, must hold after each night."""
+    d = first
+    while d <= last:
+        run_rollups(c, d)
+        assert after_each is None or after_each(), f"after the night of {d}"
+        d += timedelta(days=1)
+
+
 def test_incremental_nightly_runs_equal_a_rebuild_after_random_late_changes(own_db):
     rng = random.Random(20240305)
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -509,10 +519,7 @@ def test_incremental_nightly_runs_equal_a_rebuild_after_random_late_changes(own_
         f = factories.Factory(c)
         res = seed(c, 3000, servers=3, days=10, end=today - timedelta(days=2), tag="eqv")
         first, day = res.first.date(), res.last.date()
-        d = first
-        while d <= day:  # the nights so far
-            run_rollups(c, d)
-            d += timedelta(days=1)
+        _nights(c, first, day)  # the nights so far
         for _ in range(2):  # two more nights, each after a day of late changes
             day += timedelta(days=1)
             _late_changes(c, f, rng, first, day)
@@ -553,11 +560,7 @@ def test_activity_totals_follow_activity_daily_through_nightly_runs_and_late_cha
         f = factories.Factory(c)
         res = seed(c, 2000, servers=2, days=6, end=today - timedelta(days=3), tag="tot")
         first, day = res.first.date(), res.last.date()
-        d = first
-        while d <= day:
-            run_rollups(c, d)
-            assert _totals(c) == c.execute(_AGGREGATE).fetchall()
-            d += timedelta(days=1)
+        _nights(c, first, day, after_each=lambda: _totals(c) == c.execute(_AGGREGATE).fetchall())
         for _ in range(2):  # late changes: upserts, updates and deletes of activity_daily rows
             day += timedelta(days=1)
             _late_changes(c, f, rng, first, day)
