@@ -105,8 +105,9 @@ class Heads:
             "labels": json.dumps({t: h.labels for t, h in self.heads.items()}),
             "topic_labels": json.dumps(self.topic_labels),
             "adapter_config": json.dumps(self.adapter_config),
-            "text_preprocessing": self.text_preprocessing,
         }
+        if self.text_preprocessing != "none":  # absent = "none": artifacts from before the field keep their bytes
+            meta["text_preprocessing"] = self.text_preprocessing
         save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(directory / HEADS_FILE), metadata=meta)
         adapter_path = directory / ADAPTER_FILE
         if self.adapter:
@@ -144,13 +145,24 @@ class Heads:
 
 
 def artifact_digest(directory: Path) -> str:
-    """sha256 over the weight files (card and README excluded): the artifact's identity."""
+    """sha256 over what the weight files hold (card and README excluded): the artifact's
+    identity. Canonical — tensors by name (dtype, shape, bytes) and the metadata as sorted
+    JSON — because safetensors writes its metadata map in no fixed order, so the same
+    weights saved twice can differ byte for byte."""
+    from safetensors import safe_open
+
     h = hashlib.sha256()
     for name in (HEADS_FILE, ADAPTER_FILE):
         p = Path(directory) / name
-        if p.exists():
-            h.update(name.encode())
-            h.update(p.read_bytes())
+        if not p.exists():
+            continue
+        h.update(name.encode() + b"\0")
+        with safe_open(str(p), framework="pt") as f:
+            h.update(json.dumps(f.metadata() or {}, sort_keys=True).encode() + b"\0")
+            for key in sorted(f.keys()):
+                t = f.get_tensor(key).contiguous()
+                h.update(f"{key}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+                h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 

@@ -148,7 +148,10 @@ def _langid_table(res: dict) -> str:
 
 def update_card(heads_path: Path, report: dict) -> None:
     """Record the eval results in the artifact's card.json."""
+    from enrichment_ai.analysis.heads import artifact_digest
+
     card = read_card(heads_path)
+    card["version"] = artifact_digest(heads_path)[:12]  # what the weights are now (model_version's suffix)
     card[f"eval_{report['split']}"] = {k: report[k] for k in ("model_version", "tasks", "throughput_msgs_per_s", "topics")}
     card[f"eval_{report['split']}"]["toxicity"] = {k: v for k, v in report["toxicity"].items() if not k.startswith("reliability")}
     card[f"eval_{report['split']}"]["bias_fpr"] = {k: {"fpr": v["fpr"], "by_group": v["fpr_by_group"]} for k, v in report["bias"].items()}

@@ -60,3 +60,41 @@ def test_digest_tracks_weights_not_card(tmp_path):
     _heads(2, adapter=False).save(tmp_path)
     assert artifact_digest(tmp_path) != d0
     assert not (tmp_path / "adapter.safetensors").exists()
+
+
+def test_digest_is_the_content_not_the_bytes(tmp_path):
+    """safetensors writes its metadata map in no fixed order: the same weights saved
+    twice may differ byte for byte, and must still be the same model version."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    h = _heads(3, adapter=True)
+    h.save(tmp_path / "a")
+    path = tmp_path / "a" / "heads.safetensors"
+    tensors = load_file(str(path))
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "adapter.safetensors").write_bytes((tmp_path / "a" / "adapter.safetensors").read_bytes())
+    # the same content, keys and metadata in reversed order
+    save_file({k: tensors[k] for k in reversed(list(tensors))}, str(tmp_path / "b" / "heads.safetensors"),
+              metadata={k: meta[k] for k in reversed(list(meta))})
+    assert artifact_digest(tmp_path / "a") == artifact_digest(tmp_path / "b")
+    # a changed value or metadata entry is a different version
+    tensors["sentiment.bias"] = tensors["sentiment.bias"] + 1e-6
+    save_file(tensors, str(tmp_path / "b" / "heads.safetensors"), metadata=meta)
+    assert artifact_digest(tmp_path / "b") != artifact_digest(tmp_path / "a")
+    save_file(load_file(str(path)), str(tmp_path / "b" / "heads.safetensors"),
+              metadata={**meta, "topic_labels": json.dumps(["music", "gaming"])})
+    assert artifact_digest(tmp_path / "b") != artifact_digest(tmp_path / "a")
+
+
+def test_default_preprocessing_writes_no_field_so_old_artifacts_keep_their_version(tmp_path):
+    from safetensors import safe_open
+
+    _heads(0, adapter=False).save(tmp_path)
+    with safe_open(str(tmp_path / "heads.safetensors"), framework="pt") as f:
+        assert "text_preprocessing" not in f.metadata()
