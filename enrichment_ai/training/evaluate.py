@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enrichment_ai.analysis.heads import TASK_LABELS, read_card, write_card
+from enrichment_ai.analysis.heads import TASK_LABELS, artifact_digest, read_card, write_card
 from enrichment_ai.training.data import TASKS, load_task, load_topics
 from enrichment_ai.training.metrics import OFFICIAL_METRIC, expected_calibration_error, multilabel_f1, official
 
@@ -148,8 +148,6 @@ def _langid_table(res: dict) -> str:
 
 def update_card(heads_path: Path, report: dict) -> None:
     """Record the eval results in the artifact's card.json."""
-    from enrichment_ai.analysis.heads import artifact_digest
-
     card = read_card(heads_path)
     card["version"] = artifact_digest(heads_path)[:12]  # what the weights are now (model_version's suffix)
     card[f"eval_{report['split']}"] = {k: report[k] for k in ("model_version", "tasks", "throughput_msgs_per_s", "topics")}

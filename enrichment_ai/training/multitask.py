@@ -168,10 +168,8 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
                              {"params": heads.parameters(), "lr": cfg.head_lr, "weight_decay": 1e-4}])
     weights = {t: _class_weights(feats[(t, "train")][0].labels, len(TASK_LABELS[t]), t) for t in TASKS}
     offsets = {t: feats[(t, "train")][1].offsets() for t in TASKS}
-    repeats = {t: max(1, int(getattr(cfg, "task_repeats", {}).get(t, 1))) for t in TASKS}
-
-    def epoch_batches():
-        return epoch_plan({t: feats[(t, "train")][1].lengths for t in TASKS}, repeats, cfg.batch_size, rng)
+    repeats = {t: max(1, int(cfg.task_repeats.get(t, 1))) for t in TASKS}
+    lengths = {t: feats[(t, "train")][1].lengths for t in TASKS}
 
     def evaluate():
         model.eval()
@@ -183,8 +181,7 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
             scores[t] = official(t, data.labels, pred, len(TASK_LABELS[t]))
         return scores
 
-    ema_decay = getattr(cfg, "ema", None)
-    ema = EMA(lora_params + list(heads.parameters()), float(ema_decay)) if ema_decay else None
+    ema = EMA(lora_params + list(heads.parameters()), float(cfg.ema)) if cfg.ema else None
     base = evaluate()
     best = (float(np.mean(list(base.values()))), copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()))
     rows = [{"step": 0, "epoch": 0.0, **{k: round(v, 4) for k, v in base.items()}}]
@@ -193,11 +190,11 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
     total = int(per_epoch * cfg.epochs)
     warmup = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / max(total, 1)))
-    eval_every = max(1, per_epoch // max(1, int(getattr(cfg, "evals_per_epoch", 2))))
+    eval_every = max(1, per_epoch // max(1, int(cfg.evals_per_epoch)))
     t0, step, stop = time.time(), 0, False
     bar = tqdm(total=total, desc="adapter", mininterval=10)
     while step < total and not stop:
-        for t, idx in epoch_batches():
+        for t, idx in epoch_plan(lengths, repeats, cfg.batch_size, rng):
             model.train()
             x, m = _batch_states(feats[(t, "train")][1], idx, offsets[t])
             y = torch.from_numpy(feats[(t, "train")][0].labels[idx])
