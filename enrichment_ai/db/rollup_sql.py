@@ -111,7 +111,7 @@ _WIN_HI = "((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
 _PER_USER_AGGREGATE = """
     SELECT server_id, user_id, sum(helpful) AS helpful, sum(quality) AS quality,
            count(*) AS active_days,
-           sum(LEAST(200, 10 * helpful + 2 * quality + 5)) AS points
+           sum(rollup_daily_points(helpful, quality)) AS points
     FROM activity_daily
     WHERE day > %(as_of)s::date - %(window_days)s AND day <= %(as_of)s::date
     GROUP BY 1, 2"""

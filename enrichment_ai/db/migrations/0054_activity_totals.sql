@@ -22,6 +22,12 @@ CREATE UNLOGGED TABLE IF NOT EXISTS activity_totals (
     PRIMARY KEY (server_id, user_id)
 ) WITH (fillfactor = 50);              -- a night updates the day's active people: HOT
 
+-- A person's reputation points for one day of activity_daily (docs/metrics.md: the
+-- daily cap of 200), the one definition the triggers below and the rollup's SQL use.
+CREATE OR REPLACE FUNCTION rollup_daily_points(helpful integer, quality integer) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN LEAST(200, 10 * helpful + 2 * quality + 5);
+
 -- Statement-level, with transition tables (one trigger per event, as in 0052): each
 -- statement on activity_daily folds its net change into the totals with one MERGE
 -- (+ the new rows' contributions, − the old rows'); a person left with no row loses
@@ -33,7 +39,7 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         MERGE INTO activity_totals t
         USING (SELECT server_id, user_id, sum(helpful) AS helpful, sum(quality) AS quality, count(*) AS active_days,
-                      sum(LEAST(200, 10 * helpful + 2 * quality + 5)) AS points
+                      sum(rollup_daily_points(helpful, quality)) AS points
                FROM new_rows GROUP BY server_id, user_id) d
         ON t.server_id = d.server_id AND t.user_id = d.user_id
         WHEN MATCHED THEN UPDATE SET helpful = t.helpful + d.helpful, quality = t.quality + d.quality,
@@ -43,7 +49,7 @@ BEGIN
     ELSIF TG_OP = 'DELETE' THEN
         MERGE INTO activity_totals t
         USING (SELECT server_id, user_id, sum(helpful) AS helpful, sum(quality) AS quality, count(*) AS active_days,
-                      sum(LEAST(200, 10 * helpful + 2 * quality + 5)) AS points
+                      sum(rollup_daily_points(helpful, quality)) AS points
                FROM old_rows GROUP BY server_id, user_id) d
         ON t.server_id = d.server_id AND t.user_id = d.user_id
         WHEN MATCHED AND t.active_days <= d.active_days THEN DELETE
@@ -54,10 +60,10 @@ BEGIN
         USING (SELECT server_id, user_id, sum(helpful) AS helpful, sum(quality) AS quality,
                       sum(rows) AS active_days, sum(points) AS points
                FROM (SELECT server_id, user_id, helpful, quality, 1 AS rows,
-                            LEAST(200, 10 * helpful + 2 * quality + 5) AS points FROM new_rows
+                            rollup_daily_points(helpful, quality) AS points FROM new_rows
                      UNION ALL
                      SELECT server_id, user_id, -helpful, -quality, -1,
-                            -LEAST(200, 10 * helpful + 2 * quality + 5) FROM old_rows) c
+                            -rollup_daily_points(helpful, quality) FROM old_rows) c
                GROUP BY server_id, user_id) d
         ON t.server_id = d.server_id AND t.user_id = d.user_id
         WHEN MATCHED AND t.active_days + d.active_days <= 0 THEN DELETE
@@ -95,5 +101,5 @@ CREATE TRIGGER activity_totals_truncate AFTER TRUNCATE ON activity_daily
 -- Existing state: the totals of what activity_daily holds now.
 TRUNCATE activity_totals;
 INSERT INTO activity_totals (server_id, user_id, helpful, quality, active_days, points)
-SELECT server_id, user_id, sum(helpful), sum(quality), count(*), sum(LEAST(200, 10 * helpful + 2 * quality + 5))
+SELECT server_id, user_id, sum(helpful), sum(quality), count(*), sum(rollup_daily_points(helpful, quality))
 FROM activity_daily GROUP BY server_id, user_id;
