@@ -30,16 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spell out emoji/symbols the vocabulary lacks by their Unicode names (recorded in the artifact)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="feature cache folder (default: <data_dir>/train-cache from Settings)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the shipped model was trained with 2: another count rounds floats in another"
+                             " order, so the weights come out slightly different)")
 
 
-def run(args: argparse.Namespace, settings) -> int:
-    import torch
-
-    from enrichment_ai.training.trainer import TrainConfig, train
-
-    torch.set_num_threads(max(1, args.threads))
+def config(args: argparse.Namespace, settings):
+    """The :class:`TrainConfig` these arguments ask for (the defaults: the shipped model's recipe)."""
     from enrichment_ai.training.data import TASKS
+    from enrichment_ai.training.trainer import TrainConfig
 
     extra = {}
     if args.repeat:
@@ -50,12 +48,21 @@ def run(args: argparse.Namespace, settings) -> int:
                 raise SystemExit(f"--repeat {r!r}: expected TASK=N with N >= 1 and TASK one of {', '.join(TASKS)}")
             repeats[task] = int(n)
         extra["task_repeats"] = repeats
-    cfg = TrainConfig(
+    return TrainConfig(
         data_dir=args.data, out_dir=args.out or settings.heads_path, mode=args.mode, seed=args.seed,
         max_per_task=args.sample or None, epochs=args.epochs, max_minutes=args.max_minutes,
         adapt_layers=args.adapt_layers, rank=args.rank, alpha=2.0 * args.rank, batch_size=args.batch_size, lr=args.lr,
         cache_dir=args.cache or (Path(settings.data_dir) / "train-cache"),
         ema=args.ema, evals_per_epoch=args.evals_per_epoch, symbol_names=args.symbol_names, **extra,
     )
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    import torch
+
+    from enrichment_ai.training.trainer import train
+
+    cfg = config(args, settings)
+    torch.set_num_threads(max(1, args.threads))
     train(settings, cfg)
     return 0

@@ -145,7 +145,8 @@ def _class_weights(labels: np.ndarray, n: int, task: str):
 
 
 def train_multitask(encoder, feats, cfg, split_layer: int, log):
-    """Train adapter + heads; return (heads, adapter tensors, adapter config, pooled, log rows)."""
+    """Train adapter + heads; return (heads, adapter tensors, adapter config, pooled, log rows,
+    the kept checkpoint: step, epoch and mean val metric)."""
     import torch
     from tqdm import tqdm
 
@@ -183,7 +184,7 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
 
     ema = EMA(lora_params + list(heads.parameters()), float(cfg.ema)) if cfg.ema else None
     base = evaluate()
-    best = (float(np.mean(list(base.values()))), copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()))
+    best = (float(np.mean(list(base.values()))), copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()), 0)
     rows = [{"step": 0, "epoch": 0.0, **{k: round(v, 4) for k, v in base.items()}}]
     log("start (warm heads): " + ", ".join(f"{k}={v:.4f}" for k, v in base.items()))
     per_epoch = sum(-(-len(feats[(t, "train")][0]) * repeats[t] // cfg.batch_size) for t in TASKS)
@@ -215,7 +216,7 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
                 s = evaluate()
                 mean = float(np.mean(list(s.values())))
                 if mean > best[0]:
-                    best = (mean, copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()))
+                    best = (mean, copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()), step)
                 if ema is not None:
                     ema.swap()
                 rows.append({"step": step, "epoch": round(step / per_epoch, 3), "minutes": round((time.time() - t0) / 60, 2),
@@ -225,6 +226,11 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
                 stop = True
                 break
     bar.close()
+    selected = {"step": best[3], "epoch": round(best[3] / per_epoch, 3), "mean_val": round(best[0], 4)}
+    log(f"kept the checkpoint of step {selected['step']} (epoch {selected['epoch']}): mean val {best[0]:.4f}")
+    if best[3] == 0:
+        log("WARNING: adapter training never beat the warm-start heads (diverged? try a lower --lr): "
+            "the adapter is kept at zero, i.e. these are frozen-encoder heads")
     model.load_state_dict(best[1], strict=False)
     heads.load_state_dict(best[2])
     model.eval()
@@ -232,4 +238,4 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
     out_heads = {t: Head(TASK_LABELS[t], heads[t].weight.detach().clone(), heads[t].bias.detach().clone()) for t in TASKS}
     config = {"rank": cfg.rank, "alpha": cfg.alpha, "targets": list(DEFAULT_TARGETS), "layers": layers,
               "trained_layers_from": split_layer}
-    return out_heads, lora_state_dict(model), config, pooled, rows
+    return out_heads, lora_state_dict(model), config, pooled, rows, selected

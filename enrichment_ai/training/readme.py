@@ -29,7 +29,11 @@ def render(card: dict) -> str:
         "",
         f"Training data: {card.get('training_data')}. Selection: {card.get('selection_data')}.",
         f"Training config: `{card.get('train_config')}`; training took {card.get('train_minutes')} min on this machine.",
-        "Reproduce: `enrichment-ai train --data ../shared/datasets` then `enrichment-ai eval --data ../shared/datasets --split val`.",
+        *([f"Kept checkpoint: step {sel['step']} (epoch {sel['epoch']}), the best mean val metric ({sel['mean_val']}) of"
+             f" {len(card.get('train_log', []))} evaluations (the card's `train_log`; step 0 = the warm-start heads)."]
+          if (sel := card.get("selected_checkpoint")) else []),
+        "Reproduce: `enrichment-ai train --data ../shared/datasets` then `enrichment-ai eval --data ../shared/datasets --split val`",
+        "(with the default 2 CPU threads: another `--threads` count rounds floats in another order, so the weights differ slightly).",
         "",
         "## Validation results (official TweetEval metric per task, %)",
         "",

@@ -131,14 +131,14 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
     n_layers = int(encoder.model.config.num_hidden_layers)
     split_layer = n_layers - cfg.adapt_layers
     feats = _features(encoder, cfg, split_layer, log)
-    adapter, adapter_config, train_log = None, None, []
+    adapter, adapter_config, train_log, selected = None, None, [], None
     if cfg.mode == "frozen":
         heads = _frozen_heads(feats, cfg, log)
         pooled = {k: f.pooled for k, (_, f) in feats.items()}
     elif cfg.mode == "lora":
         from enrichment_ai.training.multitask import train_multitask
 
-        heads, adapter, adapter_config, pooled, train_log = train_multitask(encoder, feats, cfg, split_layer, log)
+        heads, adapter, adapter_config, pooled, train_log, selected = train_multitask(encoder, feats, cfg, split_layer, log)
     else:
         raise ValueError(f"unknown mode {cfg.mode!r}: frozen or lora")
     pooled_val = {t: pooled[(t, "val")] for t in TASKS}
@@ -185,6 +185,7 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
                          if k not in ("out_dir", "cache_dir", "data_dir")},
         "train_minutes": round((time.time() - t0) / 60, 2),
         "train_log": train_log,
+        "selected_checkpoint": selected,
         "val_metrics_at_train": metrics,
         "toxicity_calibration": cal_report,
         "topics": {"labels": names, "threshold": thr, "val": topic_metrics},

@@ -115,3 +115,40 @@ def test_epoch_plan_repeats_small_tasks_and_covers_every_example():
     assert {t for t, _ in plan} == {"sentiment", "emotion"} and all(len(idx) <= 16 for _, idx in plan)
     order = [t for t, _ in plan]
     assert order != sorted(order) and order != sorted(order, reverse=True)  # tasks interleaved, not in blocks
+
+
+def test_diverged_training_keeps_the_warm_start_and_says_so(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from enrichment_ai.training.trainer import TrainConfig, train
+
+    torch.set_num_threads(2)
+    data, out = tmp_path / "data", tmp_path / "model"
+    _write(data)
+    lines: list[str] = []
+    cfg = TrainConfig(data_dir=data, out_dir=out, mode="lora", epochs=1, batch_size=8, rank=2, alpha=4,
+                      cache_dir=None, max_len=32, lr=1e4, head_lr=1e4)  # far past stable: the weights blow up
+    card = train(Settings(device="cpu"), cfg, log=lines.append)
+    assert card["selected_checkpoint"]["step"] == 0
+    assert any(line.startswith("WARNING: adapter training never beat the warm-start heads") for line in lines)
+    adapter = load_file(str(out / "adapter.safetensors"))
+    lora_b = [t for k, t in adapter.items() if k.endswith(".lora_b")]
+    assert lora_b and all(torch.count_nonzero(t) == 0 for t in lora_b)  # zero update: the frozen encoder
+    warm = card["train_log"][0]  # the shipped heads score what the warm start scored
+    assert all(abs(m["value"] - warm[t]) < 1e-3 for t, m in card["val_metrics_at_train"].items())
+
+
+def test_train_defaults_are_the_shipped_models_recipe(tmp_path):
+    """`enrichment-ai train --data D` must rebuild models/: its defaults are the shipped card's config."""
+    from dataclasses import asdict
+
+    from enrichment_ai.analysis.heads import read_card
+    from enrichment_ai.cli import build_parser
+    from enrichment_ai.cli.train import config
+
+    argv = ["train", "--data", str(tmp_path)]
+    cfg = config(build_parser(argv).parse_args(argv), Settings(data_dir=tmp_path))
+    ours = {k: v for k, v in asdict(cfg).items() if k not in ("data_dir", "out_dir", "cache_dir")}
+    shipped = read_card(Settings().heads_path)["train_config"]
+    assert ours == shipped
