@@ -30,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spell out emoji/symbols the vocabulary lacks by their Unicode names (recorded in the artifact)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="feature cache folder (default: <data_dir>/train-cache from Settings)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the shipped model was trained with 2: another count rounds floats in another"
-                             " order, so the weights come out slightly different)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch CPU threads (the shipped model was trained with 2: another count rounds floats"
+                             " in another order, so the weights come out slightly different)")
 
 
 def config(args: argparse.Namespace, settings):
