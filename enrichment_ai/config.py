@@ -36,7 +36,22 @@ class Settings(BaseSettings):
     )
 
     # --- worker -----------------------------------------------------------------
-    queue: Literal["cpu", "gpu"] = Field("cpu", description="Queue this worker consumes and tasks are routed to")
+    queue: Literal["cpu", "gpu"] = Field(
+        "cpu", description="Analysis queue: analyze_message events are routed to it and analysis workers consume it"
+    )
+    background_queue: str = Field(
+        "background",
+        description="Queue of summaries, sweeps, partitions and rollups (never the analysis queue: "
+        "run a worker with --queue background beside the analysis worker)",
+    )
+    torch_threads: int = Field(
+        0, ge=0, description="Torch threads per pool process; 0 = CPU cores / worker concurrency"
+    )
+    encoder_precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Encoder arithmetic on CPU: auto = bf16 autocast where the CPU has native bf16 "
+        "(AVX512-BF16/AMX), else fp32",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Torch device for the encoder")
     batch_max_size: int = Field(64, ge=1, description="Most events analysed in one micro-batch")
     batch_max_wait_ms: int = Field(250, ge=0, description="Longest an event waits for its batch to fill")
@@ -91,6 +106,14 @@ class Settings(BaseSettings):
         0.8, ge=0, le=1, description="Default alert threshold when a server sets none"
     )
     summary_min_messages: int = Field(20, ge=2, description="New analysed messages that trigger a summary")
+    summary_min_interval_s: int = Field(
+        1800, ge=0,
+        description="A busy channel's window must span this long before its summary (recaps are "
+        "read per half hour of conversation, not per 20 messages; docs/metrics.md)",
+    )
+    summary_max_messages: int = Field(
+        1000, ge=2, description="Most messages one summary reads (a longer window: its newest ones)"
+    )
     summary_quiet_s: int = Field(900, ge=0, description="A channel quiet this long after activity is summarised")
     summary_min_quiet_messages: int = Field(3, ge=1, description="Fewest messages for a quiet-window summary")
     summarizer: str = Field("extractive", description="'extractive' or a local path/HF id of a seq2seq model")

@@ -23,16 +23,19 @@ def env_for(overrides: dict[str, Any]) -> dict[str, str]:
 
 
 def start_worker(settings: Settings, log_dir: Path, *, name: str, overrides: dict[str, Any],
-                 extra_env: dict[str, str] | None = None) -> Child:
+                 extra_env: dict[str, str] | None = None, queues: str | None = None) -> Child:
     """``enrichment-ai worker --queue Q`` against ``settings``' services with ``overrides``
-    (and ``extra_env``) in its environment; returns once its pool process has loaded the models."""
-    queue = overrides.get("queue", settings.queue)
+    (and ``extra_env``) in its environment; returns once its pool process has loaded the
+    models (a background-only worker loads none: once it is ready). ``queues`` overrides
+    the consumed queues (e.g. ``"cpu,background"``)."""
+    queue = queues or overrides.get("queue", settings.queue)
     env = service_env(settings, settings.database_url, settings.redis_url, ENRICHMENT_DEVICE="cpu",
                       **env_for(overrides), **(extra_env or {}))
     child = spawn(name, ["worker", "--queue", queue, "--hostname", f"{name}@%h"], env, log_dir)
     try:
-        child.wait_for_log("models loaded", MODEL_LOAD_TIMEOUT_S)
-        child.wait_for_log(" ready.", 60)
+        if queue != "background":
+            child.wait_for_log("models loaded", MODEL_LOAD_TIMEOUT_S)
+        child.wait_for_log(" ready.", MODEL_LOAD_TIMEOUT_S)
     except BaseException:
         child.kill()
         raise

@@ -35,16 +35,34 @@ from kombu import Queue
 
 from enrichment_ai.config import Settings
 
-#: Queues a worker may consume. ``Settings.queue`` picks one for routing and consuming.
+#: Analysis queues: ``Settings.queue`` picks the one ``analyze_message`` is routed to.
+#: Latency-critical; nothing else runs on them.
 QUEUES = ("cpu", "gpu")
 
 #: Task names: the contract with the platform and between our own processes.
+#: Everything but ANALYZE is background work (:data:`BACKGROUND_TASKS`).
 ANALYZE = "enrichment.analyze_message"
 SWEEP = "enrichment.sweep"
 SUMMARIZE = "enrichment.summarize_channel"
 SUMMARIZE_QUIET = "enrichment.summarize_quiet_channels"
 NIGHTLY_ROLLUP = "enrichment.nightly_rollup"
 ENSURE_PARTITIONS = "enrichment.ensure_partitions"
+#: Routed to ``Settings.background_queue`` so that no summary, sweep, partition or rollup
+#: ever waits in front of (or occupies the pool process of) an analysis batch.
+BACKGROUND_TASKS = (SWEEP, SUMMARIZE, SUMMARIZE_QUIET, NIGHTLY_ROLLUP, ENSURE_PARTITIONS)
+
+
+def consumed_queues(spec: str, settings: Settings) -> list[str]:
+    """The queues of a worker's ``--queue`` value: comma-separated analysis queue names
+    (``cpu``, ``gpu``) and/or the background queue (``background`` or
+    ``Settings.background_queue``); raises ValueError for anything else."""
+    names = [q.strip() for q in spec.split(",") if q.strip()]
+    known = [*QUEUES, settings.background_queue, "background"]
+    bad = [q for q in names if q not in known]
+    if not names or bad:
+        raise ValueError(f"unknown queue(s) {bad or spec!r}: choose from {', '.join(dict.fromkeys(known))} "
+                         "(comma-separated)")
+    return list(dict.fromkeys(settings.background_queue if q == "background" else q for q in names))
 
 
 def broker_url(settings: Settings) -> str:
@@ -87,8 +105,9 @@ def beat_schedule(settings: Settings) -> dict:
 def create_app(settings: Settings) -> Celery:
     """A Celery app for ``settings``: broker, queues, routing, acks and beat schedule.
 
-    Tasks are registered on the returned app (``workers.tasks.register``); workers
-    consume ``settings.queue`` and every ``enrichment.*`` task is routed there.
+    Tasks are registered on the returned app (``workers.tasks.register``);
+    ``analyze_message`` is routed to ``settings.queue``, every other task to
+    ``settings.background_queue``.
     """
     from workers import tasks  # local: keeps `import workers.app` free of side effects
 
@@ -108,9 +127,10 @@ def create_app(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         task_acks_on_failure_or_timeout=True,
-        task_queues=[Queue(name) for name in QUEUES],
+        task_queues=[Queue(name) for name in dict.fromkeys((*QUEUES, settings.background_queue))],
         task_default_queue=settings.queue,
-        task_routes={"enrichment.*": {"queue": settings.queue}},
+        task_routes={ANALYZE: {"queue": settings.queue},
+                     **{name: {"queue": settings.background_queue} for name in BACKGROUND_TASKS}},
         worker_prefetch_multiplier=batch_prefetch,
         worker_proc_alive_timeout=600.0,  # models load in worker_process_init
         timezone="UTC",

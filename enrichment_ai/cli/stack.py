@@ -1,8 +1,8 @@
-"""The running product on one machine: services, schema, a worker and beat.
+"""The running product on one machine: services, schema, workers and beat.
 
-Shared by ``enrichment-ai run``/``demo`` and the integration tests, so all of them
-start workers exactly as docker-compose does (``enrichment-ai worker …``,
-``enrichment-ai beat``), as subprocesses with the services' URLs in their
+Shared by ``enrichment-ai run``/``demo`` and the benchmarks, so all of them start
+workers exactly as docker-compose does (``enrichment-ai worker --queue cpu``, ``enrichment-ai
+worker --queue background``, ``enrichment-ai beat``), as subprocesses with the services' URLs in their
 environment. Each child runs in its own session (a terminal's Ctrl-C reaches only the
 parent, which then stops them in order: worker warm shutdown, beat, services) and
 gets a parent-death signal, so a hard-killed parent leaves no orphans.
@@ -103,11 +103,14 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Chi
 
 @dataclass
 class Stack:
-    """Services + migrated schema + worker (+ beat). Use as a context manager."""
+    """Services + migrated schema + analysis worker + background worker (+ beat).
+    Use as a context manager."""
 
     settings: Settings
     beat: bool = True
     worker_args: tuple[str, ...] = ()
+    #: run summaries/sweeps/rollups in their own worker (off: no background worker at all)
+    background: bool = True
     services: object = None
     children: list[Child] = field(default_factory=list)
 
@@ -123,6 +126,8 @@ class Stack:
             log_dir = Path(self.settings.data_dir).resolve() / "logs"
             self.children.append(spawn("worker", ["worker", "--queue", self.settings.queue,
                                                   *self.worker_args], env, log_dir))
+            if self.background:
+                self.children.append(spawn("background", ["worker", "--queue", "background"], env, log_dir))
             if self.beat:
                 self.children.append(spawn("beat", ["beat"], env, log_dir))
         except BaseException:

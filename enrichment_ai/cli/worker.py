@@ -1,6 +1,10 @@
-"""``enrichment-ai worker``: a Celery worker for the ``cpu`` or ``gpu`` queue.
+"""``enrichment-ai worker``: a Celery worker for an analysis queue and/or the background queue.
 
 The command docker-compose, ``enrichment-ai run`` and the integration tests start.
+``--queue cpu`` (or ``gpu``) consumes analysis events only; ``--queue background`` runs
+summaries, sweeps, partitions and rollups, loads no model up front and runs at a lower
+CPU priority, so background work never delays an analysis batch; ``--queue
+cpu,background`` is both in one worker (small setups and tests).
 Needs ``ENRICHMENT_REDIS_URL`` and ``ENRICHMENT_DATABASE_URL`` (``enrichment-ai run``
 passes its embedded services' URLs). Models load once per pool process, after fork.
 """
@@ -8,14 +12,16 @@ passes its embedded services' URLs). Models load once per pool process, after fo
 from __future__ import annotations
 
 import argparse
+import os
 
 from enrichment_ai.config import Settings
 
-HELP = "Run a Celery worker (micro-batched analysis) for the cpu or gpu queue"
+HELP = "Run a Celery worker: micro-batched analysis (cpu|gpu queue) and/or background work"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queue", choices=["cpu", "gpu"], help="queue to consume (default: ENRICHMENT_QUEUE)")
+    parser.add_argument("--queue", help="queue(s) to consume, comma-separated: cpu, gpu, background "
+                        "(default: ENRICHMENT_QUEUE)")
     parser.add_argument("--beat", action="store_true", help="also run the beat scheduler in this process")
     parser.add_argument("--concurrency", "-c", type=int, default=1,
                         help="pool processes, each with its own models (default 1)")
@@ -34,18 +40,45 @@ def require_urls(settings: Settings) -> None:
                          "which starts services and a worker together)")
 
 
+#: ``nice`` increment of a background-only worker: its pool yields the CPU to analysis.
+BACKGROUND_NICE = 10
+
+
+def torch_threads(settings: Settings, concurrency: int) -> int:
+    """Torch threads per pool process: the setting, or the cores split over the pool
+    (``-c 2`` on 2 cores: 1 each, instead of 2 × 2 threads fighting over 2 cores)."""
+    if settings.torch_threads:
+        return settings.torch_threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, concurrency))
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.app import create_app
+    from workers.app import QUEUES, consumed_queues, create_app
     from workers.context import install
 
-    if args.queue:
-        settings = settings.model_copy(update={"queue": args.queue})
+    try:
+        queues = consumed_queues(args.queue or settings.queue, settings)
+    except ValueError as exc:
+        raise SystemExit(f"enrichment-ai worker: {exc}") from None
+    analysis = [q for q in queues if q in QUEUES]
+    if len(analysis) > 1:
+        raise SystemExit("enrichment-ai worker: consume one analysis queue (cpu or gpu) per worker")
+    update = {"torch_threads": torch_threads(settings, args.concurrency)}
+    if analysis:
+        update["queue"] = analysis[0]
+    settings = settings.model_copy(update=update)
     require_urls(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
-    install(settings)
-    argv = ["worker", "-Q", settings.queue, "-c", str(args.concurrency), "-P", args.pool,
-            "--loglevel", args.loglevel, "-n", args.hostname or f"enrichment-{settings.queue}@%h",
+    install(settings, preload_models=bool(analysis))
+    if not analysis:
+        os.nice(BACKGROUND_NICE)  # inherited by the pool processes
+        # one task at a time per process: a long rollup must not hold summaries it prefetched
+        app.conf.worker_prefetch_multiplier = 1
+    name = "-".join("background" if q == settings.background_queue else q for q in queues)
+    argv = ["worker", "-Q", ",".join(queues), "-c", str(args.concurrency), "-P", args.pool,
+            "--loglevel", args.loglevel, "-n", args.hostname or f"enrichment-{name}@%h",
             "--without-gossip", "--without-mingle"]
     if args.beat:
         argv += ["-B", "-s", str(settings.data_dir / "celerybeat-schedule")]

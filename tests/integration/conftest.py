@@ -20,7 +20,7 @@ from enrichment_ai.embedded import redis_client
 #: The session worker's settings on top of the session's: small batches so a few dozen
 #: events make several, a short sweep grace for the sweeper test.
 WORKER_OVERRIDES = {"queue": "cpu", "batch_max_size": 16, "batch_max_wait_ms": 300,
-                    "sweep_grace_s": 30, "task_max_retries": 5}
+                    "sweep_grace_s": 30, "task_max_retries": 5, "summary_min_interval_s": 0}
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +31,10 @@ def worker_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def celery_worker(worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
-    """A real ``enrichment-ai worker --queue cpu`` subprocess for the whole session."""
+    """A real ``enrichment-ai worker --queue cpu,background`` subprocess for the whole
+    session (analysis and the background tasks in one worker, as a small setup runs it)."""
     child = start_worker(worker_settings, tmp_path_factory.mktemp("worker-logs"), name="it-worker",
-                         overrides=WORKER_OVERRIDES)
+                         overrides=WORKER_OVERRIDES, queues="cpu,background")
     yield child
     child.stop()
 

@@ -16,7 +16,12 @@ SERVICES = COMPOSE["services"]
 
 
 def test_services_present():
-    assert {"postgres", "redis", "migrate", "worker-cpu", "worker-gpu", "beat"} <= set(SERVICES)
+    assert {"postgres", "redis", "migrate", "worker-cpu", "worker-gpu", "worker-background", "beat"} <= set(SERVICES)
+
+
+def test_background_work_has_its_own_worker():
+    assert SERVICES["worker-background"]["command"][2:4] == ["--queue", "background"]
+    assert "background" not in SERVICES["worker-cpu"]["command"]
 
 
 def test_redis_appends_only_and_postgres_keeps_a_volume():
@@ -33,7 +38,7 @@ def test_gpu_worker_is_opt_in_with_a_device_reservation():
     assert "profiles" not in SERVICES["worker-cpu"]
 
 
-@pytest.mark.parametrize("name", ["migrate", "worker-cpu", "worker-gpu", "beat"])
+@pytest.mark.parametrize("name", ["migrate", "worker-cpu", "worker-gpu", "worker-background", "beat"])
 def test_commands_are_real_cli_invocations(name):
     argv = SERVICES[name]["command"]
     assert argv[0] == "enrichment-ai"
@@ -49,5 +54,5 @@ def test_app_services_point_at_compose_postgres_and_redis(name):
 
 
 def test_workers_wait_for_migrations():
-    for name in ("worker-cpu", "worker-gpu", "beat"):
+    for name in ("worker-cpu", "worker-gpu", "worker-background", "beat"):
         assert SERVICES[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

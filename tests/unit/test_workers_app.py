@@ -38,6 +38,68 @@ def test_app_routes_to_the_configured_queue_with_late_acks():
     assert task.flush_every == 32 and task.acks_late
 
 
+def test_background_tasks_never_route_to_the_analysis_queue():
+    from workers.app import ANALYZE, BACKGROUND_TASKS
+
+    app = create_app(Settings(redis_url=URL, queue="cpu", background_queue="bg"))
+    route = app.amqp.router.route
+    assert route({}, ANALYZE)["queue"].name == "cpu"
+    assert {route({}, name)["queue"].name for name in BACKGROUND_TASKS} == {"bg"}
+    assert set(BACKGROUND_TASKS) | {ANALYZE} == {n for n in app.tasks if n.startswith("enrichment.")}
+
+
+def test_worker_queue_spec():
+    from workers.app import consumed_queues
+
+    s = Settings(background_queue="bg")
+    assert consumed_queues("cpu", s) == ["cpu"]
+    assert consumed_queues("cpu,background", s) == ["cpu", "bg"]
+    assert consumed_queues(" background , bg ", s) == ["bg"]
+    with pytest.raises(ValueError, match="unknown queue"):
+        consumed_queues("cpu,fast", s)
+    with pytest.raises(ValueError):
+        consumed_queues("", s)
+
+
+def test_torch_threads_split_the_cores_over_the_pool(monkeypatch):
+    import os
+
+    from enrichment_ai.cli.worker import torch_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    assert torch_threads(Settings(), 1) == 4
+    assert torch_threads(Settings(), 2) == 2
+    assert torch_threads(Settings(), 8) == 1
+    assert torch_threads(Settings(torch_threads=3), 2) == 3
+
+
+def test_encoder_precision_resolution(monkeypatch):
+    from enrichment_ai.analysis import encoder
+
+    monkeypatch.setattr(encoder, "native_bf16", lambda: True)
+    assert encoder.resolve_precision("auto", "cpu") == "bf16"
+    assert encoder.resolve_precision("auto", "cuda") == "fp32"
+    assert encoder.resolve_precision("fp32", "cpu") == "fp32"
+    monkeypatch.setattr(encoder, "native_bf16", lambda: False)
+    assert encoder.resolve_precision("auto", "cpu") == "fp32"
+    assert encoder.resolve_precision("bf16", "cpu") == "bf16"
+
+
+def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    from enrichment_ai.analysis.encoder import native_bf16
+
+    real_open = builtins.open
+    for flags, expected in (("fpu avx512f avx512_bf16 sse", True), ("fpu avx512f avx2", False)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open",
+                            lambda p, *a, _i=info, **k: real_open(_i if p == "/proc/cpuinfo" else p, *a, **k))
+        assert native_bf16() is expected
+    monkeypatch.setattr(builtins, "open", real_open)
+
+
 def test_beat_schedule_covers_sweep_rollups_partitions_summaries():
     app = create_app(Settings(redis_url=URL, sweep_interval_s=45))
     tasks = {e["task"]: e["schedule"] for e in app.conf.beat_schedule.values()}
