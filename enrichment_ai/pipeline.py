@@ -83,6 +83,7 @@ class Enricher:
         self.entities = registry.create("entities.spacy.v1", settings)
         self.hf = registry.create("hf.v1", settings) if settings.hf_models else None
         self._model_version: str | None = None
+        self._embedding_model = ""
 
     def load(self) -> Enricher:
         """Load every analyzer (language models, encoder + heads, spaCy, HF checkpoints)."""
@@ -92,6 +93,9 @@ class Enricher:
         if self.hf is not None:
             self.hf.load()
         self._model_version = self._build_version()
+        from enrichment_ai.analysis.shared import embedding_id
+
+        self._embedding_model = embedding_id(self.settings)
         return self
 
     @property
@@ -120,6 +124,13 @@ class Enricher:
             return full
         digest = hashlib.sha256(full.encode()).hexdigest()[:16]
         return f"{parts[0][: MODEL_VERSION_MAX - 18]}|{digest}"
+
+    @property
+    def embedding_model(self) -> str:
+        """Names the encoder + adapter behind :meth:`embed` and ``Analysis.embedding``."""
+        if not self.loaded:
+            raise RuntimeError(ERR_NOT_LOADED)
+        return self._embedding_model
 
     def embed(self, texts: Sequence[str]):
         """L2-normalised sentence embeddings from the shared encoder, shape (n, dim)."""
@@ -182,6 +193,7 @@ class Enricher:
             a.sentiment, a.sentiment_label, a.toxicity = r.sentiment, r.sentiment_label, r.toxicity
             a.scores, a.topics = dict(r.scores), list(r.topics)
             a.details.update(r.details)
+            a.embedding = r.embedding
 
     def _hf_scores(self, out: list[Analysis], idx: list[int], clean: dict[int, str]) -> None:
         todo = [i for i in idx if out[i].language in self.hf.languages]

@@ -10,8 +10,10 @@ decodes the events and handles acks/retries around it):
 3. ONE ``Enricher.enrich_batch`` call for the remaining texts (empty, emoji-only …
    texts are the enricher's to judge: it returns a skipped :class:`Analysis` with a
    reason, which is stored like any other row);
-4. ONE transaction: bulk ``upsert_analyses`` + ``record_skips``;
-5. after the commit: moderation alerts, and the channels now due a summary.
+4. ONE transaction: bulk ``upsert_analyses`` + ``record_skips`` + the message
+   embeddings of the encoder pass (``message_embeddings``, read by summaries);
+5. after the commit: moderation alerts, and the channels now due a summary that have
+   none pending (``summaries.claim_due``: at most one pending summary per channel).
 
 Every analysis row records the batch it came from in ``details["batch"]``
 (``{"id", "size"}``), an honest trace of how events were grouped.
@@ -119,6 +121,7 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
     with conn.transaction():
         if rows:
             store.upsert_analyses(conn, rows)
+            _store_embeddings(conn, enricher, rows)
         if skips:
             store.record_skips(conn, skips, enricher.model_version)
         if bad:
@@ -128,7 +131,7 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
 
     if rows:
         outcome.alerts = _publish_alerts(conn, redis, rows, settings)
-        outcome.due_channels = _channels_due(conn, {m.channel_id for m in live}, settings)
+        outcome.due_channels = _channels_due(conn, redis, {m.channel_id for m in live}, settings)
     log.info(outcome.summary())
     return outcome
 
@@ -142,8 +145,17 @@ def _publish_alerts(conn, redis, rows, settings: Settings) -> int:
     return int(alerts.publish(redis, conn, rows, settings) or 0)
 
 
-def _channels_due(conn, channel_ids: set[UUID], settings: Settings) -> list[UUID]:
-    """Channels with enough new analysed messages for a summary (``enrichment_ai.summaries``)."""
+def _store_embeddings(conn, enricher, rows) -> None:
+    """The encoder pass's message vectors, for the summaries (``db.embedding_sql``)."""
+    from enrichment_ai.db import embedding_sql
+
+    vectors = [(msg.id, an.embedding) for msg, an in rows if an.embedding is not None]
+    if vectors:
+        embedding_sql.upsert(conn, enricher.embedding_model, vectors)
+
+
+def _channels_due(conn, redis, channel_ids: set[UUID], settings: Settings) -> list[UUID]:
+    """Channels due a summary with none pending, now marked pending (``summaries.claim_due``)."""
     from enrichment_ai import summaries
 
-    return list(summaries.channels_due(conn, sorted(channel_ids, key=str), settings))
+    return list(summaries.claim_due(conn, redis, sorted(channel_ids, key=str), settings))

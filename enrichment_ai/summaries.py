@@ -1,6 +1,18 @@
 """Conversation summaries: decide which channels are due, summarise a channel's window,
 write one ``conversation_summaries`` row per window (docs/metrics.md).
 
+When a window is due: ≥ ``summary_min_messages`` new messages spanning at least
+``summary_min_interval_s`` (a recap per half hour of conversation, however busy the
+channel), or quiet for ``summary_quiet_s`` after ≥ ``summary_min_quiet_messages``.
+
+At most one pending summary per channel: :func:`claim_due` sets a Redis marker
+(``SET NX`` with a TTL) for each channel it returns, so a flooded channel gets one
+``summarize_channel`` task however many batches see it; the task calls :func:`release` after
+its commit. A lost task's marker expires after :data:`PENDING_TTL_S`.
+
+Summaries read each message's embedding stored by its analysis pass
+(``message_embeddings``); the encoder runs only for messages without one.
+
 Idempotent: a per-channel advisory lock serialises overlapping triggers, the window is
 recomputed under it (the second trigger finds nothing new), and
 ``UNIQUE (channel_id, end_message_id)`` makes a repeated window a no-op.
@@ -15,11 +27,11 @@ from uuid import UUID
 import psycopg
 
 from enrichment_ai.config import Settings
-from enrichment_ai.db import summary_sql
+from enrichment_ai.db import embedding_sql, summary_sql
 from enrichment_ai.summarizers import Summary, WindowMessage, build_summarizer
 
-#: Most messages one summary covers: a larger backlog is summarised by its newest ones.
-MAX_WINDOW_MESSAGES = 200
+#: A pending-summary marker outlives a lost task by at most this long.
+PENDING_TTL_S = 3600
 
 
 class Embedder(Protocol):
@@ -39,17 +51,60 @@ def channels_due(conn: psycopg.Connection, channel_ids: Sequence[UUID], settings
         conn,
         list(dict.fromkeys(channel_ids)),
         min_messages=settings.summary_min_messages,
+        min_interval_s=settings.summary_min_interval_s,
         min_quiet=settings.summary_min_quiet_messages,
         quiet_s=settings.summary_quiet_s,
         skip_bots=settings.skip_bots,
     )
 
 
-def quiet_channels_due(conn: psycopg.Connection, settings: Settings, *, limit: int = 5000) -> list[UUID]:
+def pending_key(channel_id: UUID) -> str:
+    """The Redis key marking a channel's summary as enqueued and not yet written."""
+    return f"enrichment:summary-pending:{channel_id}"
+
+
+def claim_due(conn: psycopg.Connection, redis, channel_ids: Sequence[UUID], settings: Settings) -> list[UUID]:
+    """The channels of ``channel_ids`` that are due and had no summary pending; each one
+    returned is now marked pending — the caller enqueues exactly one summary for it.
+
+    Channels already pending are not even checked (no SQL for a flooded channel).
+    Without Redis (``redis=None``) it is :func:`channels_due`.
+    """
+    ids = list(dict.fromkeys(channel_ids))
+    if redis is None or not ids:
+        return channels_due(conn, ids, settings)
+    pipe = redis.pipeline(transaction=False)
+    for cid in ids:
+        pipe.exists(pending_key(cid))
+    ids = [cid for cid, pending in zip(ids, pipe.execute(), strict=True) if not pending]
+    due = channels_due(conn, ids, settings)
+    if not due:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for cid in due:
+        pipe.set(pending_key(cid), "1", nx=True, ex=PENDING_TTL_S)
+    return [cid for cid, won in zip(due, pipe.execute(), strict=True) if won]
+
+
+def release(redis, channel_id: UUID) -> None:
+    """Clear the channel's pending marker (its summary task has finished)."""
+    if redis is not None:
+        redis.delete(pending_key(channel_id))
+
+
+def quiet_channels_due(conn: psycopg.Connection, settings: Settings, *, limit: int = 5000,
+                       redis=None) -> list[UUID]:
     """For the periodic sweep: channels active within the last ``summary_quiet_s`` + 1 day
-    whose window is due now (typically because they went quiet)."""
+    whose window is due now (typically because they went quiet); with ``redis``, only
+    those with no summary pending, now marked pending (:func:`claim_due`)."""
     recent = summary_sql.recent_channels(conn, settings.summary_quiet_s + 86400, limit)
-    return channels_due(conn, recent, settings)
+    return claim_due(conn, redis, recent, settings)
+
+
+def _embedding_id(settings: Settings) -> str:
+    from enrichment_ai.analysis.shared import embedding_id
+
+    return embedding_id(settings)
 
 
 def load_summarizer(settings: Settings, enricher: Embedder) -> Summarizer:
@@ -74,15 +129,16 @@ def summarize_channel(
         if not force and not channels_due(conn, [channel_id], settings):
             return None
         rows = summary_sql.window(
-            conn, channel_id, skip_bots=settings.skip_bots, max_messages=MAX_WINDOW_MESSAGES
+            conn, channel_id, skip_bots=settings.skip_bots, max_messages=settings.summary_max_messages
         )
         if not rows:
             return None
         theta = summary_sql.threshold(conn, channel_id, settings.toxicity_threshold)
+        stored = embedding_sql.read(conn, _embedding_id(settings), [r[0] for r in rows])
         window = [
             WindowMessage(
                 id=mid, author_id=author_id, author=author, text=content,
-                toxic=tox is not None and float(tox) >= theta,
+                toxic=tox is not None and float(tox) >= theta, embedding=stored.get(mid),
             )
             for mid, _created, author_id, author, content, tox in rows
         ]

@@ -60,6 +60,8 @@ class WindowMessage:
     author: str
     text: str
     toxic: bool = False
+    #: the message's stored embedding from its analysis pass (None: embed the text)
+    embedding: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -152,12 +154,22 @@ class ExtractiveSummarizer:
         candidates = [m for m in window if content_words(m.text) >= MIN_CONTENT_WORDS]
         if len(candidates) < 2:
             return []
-        emb = np.asarray(self._embed([m.text for m in candidates]), dtype=np.float32)
+        emb = self._embeddings(candidates)
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         emb = emb / np.where(norms == 0, 1, norms)
         k = min(self._max_points, max(1, math.ceil(len(candidates) / 5)))
         picked = sorted(mmr_select(emb, k))
         return [candidates[i] for i in picked]
+
+    def _embeddings(self, messages: Sequence[WindowMessage]) -> np.ndarray:
+        """Each message's stored embedding; the encoder runs only for those without one."""
+        missing = [i for i, m in enumerate(messages) if m.embedding is None]
+        fresh = np.asarray(self._embed([messages[i].text for i in missing]), dtype=np.float32) if missing else None
+        rows: list[np.ndarray] = [np.asarray(m.embedding, dtype=np.float32) if m.embedding is not None else None
+                                  for m in messages]  # type: ignore[misc]
+        for j, i in enumerate(missing):
+            rows[i] = fresh[j]
+        return np.stack(rows)
 
     def summarize(self, window: Sequence[WindowMessage]) -> Summary:
         ids, names = participants(window)

@@ -49,7 +49,16 @@ class Analysis:
     skipped: bool = False
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: the message embedding of the shared encoder's pass (numpy float32, L2-normalised),
+    #: None where the encoder did not run; stored for summaries, not part of the JSON
+    embedding: Any = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        """The documented JSON shape of ``enrichment-ai analyze``."""
-        return asdict(self)
+        """The documented JSON shape of ``enrichment-ai analyze`` (without the embedding)."""
+        emb, self.embedding = self.embedding, None
+        try:
+            out = asdict(self)
+        finally:
+            self.embedding = emb
+        out.pop("embedding", None)
+        return out

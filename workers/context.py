@@ -48,12 +48,18 @@ class WorkerContext:
 
     @property
     def summarizer(self):
-        """The configured conversation summarizer, built on the enricher's encoder."""
+        """The configured conversation summarizer. It embeds through :meth:`embed`, so a
+        background worker loads the encoder only for a window with messages whose
+        analysis stored no embedding."""
         if self._summarizer is None:
             from enrichment_ai import summaries
 
-            self._summarizer = summaries.load_summarizer(self.settings, self.enricher)
+            self._summarizer = summaries.load_summarizer(self.settings, self)
         return self._summarizer
+
+    def embed(self, texts):
+        """The enricher's embeddings (loads the models on first use)."""
+        return self.enricher.embed(texts)
 
     @property
     def conn(self):

@@ -57,6 +57,18 @@ def enqueue_analyses(app: Celery, message_ids) -> int:
     return n
 
 
+def enqueue_summaries(app: Celery, channel_ids) -> int:
+    """One ``summarize_channel`` per channel (already marked pending by
+    ``summaries.claim_due``), to the background queue by routing."""
+    channel_ids = list(channel_ids)
+    if not channel_ids:
+        return 0
+    with app.producer_or_acquire() as producer:
+        for cid in channel_ids:
+            app.send_task(SUMMARIZE, kwargs={"channel_id": str(cid)}, producer=producer)
+    return len(channel_ids)
+
+
 @contextmanager
 def resources(settings: Settings) -> Iterator[WorkerContext]:
     """This process's context; its connections are dropped after a transient error
@@ -90,8 +102,7 @@ def register(app: Celery, settings: Settings) -> None:
             outcome = analyze_batch(ctx.conn, ctx.enricher, [message_id_of(e) for e in events],
                                     settings, redis=ctx.redis,
                                     quarantined=[message_id_of(e) for e in events if e.quarantine])
-        for channel_id in outcome.due_channels:
-            app.send_task(SUMMARIZE, kwargs={"channel_id": str(channel_id)})
+        enqueue_summaries(app, outcome.due_channels)
         return {"batch": outcome.batch_id, "size": outcome.size,
                 "analysed": len(outcome.analysed), "skipped": len(outcome.skipped)}
 
@@ -125,8 +136,15 @@ def register(app: Celery, settings: Settings) -> None:
                 store.record_rejected(ctx.conn, SUMMARIZE, [(repr(channel_id)[:100], "malformed_id")])
             return None
         with resources(settings) as ctx:
-            summary_id = summaries.summarize_channel(ctx.conn, cid, ctx.enricher, settings,
-                                                     summarizer=ctx.summarizer)
+            try:
+                summary_id = summaries.summarize_channel(ctx.conn, cid, ctx, settings,
+                                                         summarizer=ctx.summarizer)
+            except transient_errors():
+                raise  # retried: this task stays the channel's pending summary
+            except BaseException:
+                summaries.release(ctx.redis, cid)
+                raise
+            summaries.release(ctx.redis, cid)
         return str(summary_id) if summary_id else None
 
     @app.task(shared=False, bind=True, name=SUMMARIZE_QUIET, **retry_opts)
@@ -134,10 +152,8 @@ def register(app: Celery, settings: Settings) -> None:
         from enrichment_ai import summaries
 
         with resources(settings) as ctx:
-            due = summaries.quiet_channels_due(ctx.conn, settings)
-        for cid in due:
-            app.send_task(SUMMARIZE, kwargs={"channel_id": str(cid)})
-        return len(due)
+            due = summaries.quiet_channels_due(ctx.conn, settings, redis=ctx.redis)
+        return enqueue_summaries(app, due)
 
     @app.task(shared=False, bind=True, name=NIGHTLY_ROLLUP, **retry_opts)
     def nightly_rollup(self, day: str | None = None) -> dict:

@@ -43,6 +43,8 @@ class SharedResult:
     topics: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: the L2-normalised message embedding the heads read (kept for summaries)
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def clean_text(text: object, max_chars: int) -> tuple[str, dict[str, Any]]:
@@ -54,6 +56,16 @@ def clean_text(text: object, max_chars: int) -> tuple[str, dict[str, Any]]:
         notes["truncated_from_chars"] = len(s)
         s = s[:max_chars]
     return safe_str(s).replace("\x00", " "), notes
+
+
+def embedding_id(settings: "Settings") -> str:
+    """Names the vectors of :meth:`SharedEncoderAnalyzer.embed` without loading anything:
+    the base encoder (setting) plus the digest of the heads artifact that carries the
+    adapter. Stored embeddings are keyed by it (``message_embeddings.encoder``)."""
+    from enrichment_ai.analysis.heads import artifact_digest
+
+    base = settings.encoder or "all-MiniLM-L6-v2"
+    return f"{base}|{artifact_digest(Path(settings.heads_path))[:12]}"
 
 
 class SharedEncoderAnalyzer:
@@ -75,7 +87,7 @@ class SharedEncoderAnalyzer:
 
         from enrichment_ai.analysis.encoder import Encoder
         from enrichment_ai.analysis.heads import Heads, artifact_digest
-        from enrichment_ai.analysis.lora import inject_lora, load_lora_state_dict
+        from enrichment_ai.analysis.lora import inject_lora, load_lora_state_dict, merge_lora
 
         heads = Heads.load(self.heads_path)
         encoder = Encoder(self.settings).load()
@@ -88,6 +100,7 @@ class SharedEncoderAnalyzer:
             cfg = heads.adapter_config or {}
             inject_lora(encoder.model, cfg["rank"], cfg["alpha"], cfg["targets"], cfg.get("layers"))
             load_lora_state_dict(encoder.model, {k: v.to(encoder.device) for k, v in heads.adapter.items()})
+            merge_lora(encoder.model)  # inference only: one matmul per layer, not three
             encoder.model.to(encoder.device).eval()
         self.encoder, self.heads = encoder, heads
         enc_id = encoder.name
@@ -140,10 +153,11 @@ class SharedEncoderAnalyzer:
         heads = self.heads
         states = self.encoder.token_states(texts)
         x = torch.nn.functional.normalize(torch.stack([s.mean() for s in states]), dim=-1)
+        vectors = x.numpy()
         probs = {task: heads.heads[task].probs(x) for task in SCORED_HEADS}
         tox_whole = heads.toxicity(x)
         if custom_topics is not None:
-            topic_lists = custom_topics.predict(x.numpy())
+            topic_lists = custom_topics.predict(vectors)
         else:
             topic_lists = self._taxonomy_topics(x)
         results = []
@@ -166,6 +180,7 @@ class SharedEncoderAnalyzer:
                     scores=scores,
                     topics=topic_lists[i],
                     details=details,
+                    embedding=vectors[i],
                 )
             )
         return results

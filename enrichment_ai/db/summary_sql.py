@@ -40,12 +40,16 @@ JOIN channels c ON c.id = ch.channel_id
 LEFT JOIN server_enrichment_settings es ON es.server_id = c.server_id
 {_LAST}
 CROSS JOIN LATERAL (
-    SELECT count(*) AS n, max(m.created_at) AS last_at {_NEW_MESSAGES}
+    SELECT count(*) AS n FROM (SELECT 1 {_NEW_MESSAGES} LIMIT %(enough)s) enough
 ) w
+LEFT JOIN LATERAL (SELECT m.created_at AS first_at {_NEW_MESSAGES} ORDER BY m.created_at LIMIT 1) f ON true
+LEFT JOIN LATERAL (SELECT m.created_at AS last_at {_NEW_MESSAGES} ORDER BY m.created_at DESC LIMIT 1) l ON true
 WHERE COALESCE(es.summaries_enabled, true)
-  AND (w.n >= %(min_messages)s
-       OR (w.n >= %(min_quiet)s AND w.last_at < now() - make_interval(secs => %(quiet_s)s)))
+  AND ((w.n >= %(min_messages)s AND f.first_at <= now() - make_interval(secs => %(min_interval_s)s))
+       OR (w.n >= %(min_quiet)s AND l.last_at < now() - make_interval(secs => %(quiet_s)s)))
 """
+# The count stops at ``enough`` rows and first/last are index probes on
+# (channel_id, created_at): the check costs the same for a window of 20 or 20,000.
 
 WINDOW = """
 WITH last AS (
@@ -102,15 +106,17 @@ RETURNING id
 
 
 def channels_due(
-    conn: psycopg.Connection, ids: Sequence[UUID], *, min_messages: int, min_quiet: int,
-    quiet_s: int, skip_bots: bool,
+    conn: psycopg.Connection, ids: Sequence[UUID], *, min_messages: int, min_interval_s: int,
+    min_quiet: int, quiet_s: int, skip_bots: bool,
 ) -> list[UUID]:
-    """Channels of ``ids`` whose window is due (by count, or quiet after activity)."""
+    """Channels of ``ids`` whose window is due: ≥ ``min_messages`` spanning at least
+    ``min_interval_s`` (first message that old), or quiet after ≥ ``min_quiet``."""
     if not ids:
         return []
     rows = conn.execute(CHANNELS_DUE, {
-        "ids": list(ids), "min_messages": min_messages, "min_quiet": min_quiet,
-        "quiet_s": quiet_s, "skip_bots": skip_bots,
+        "ids": list(ids), "min_messages": min_messages, "min_interval_s": min_interval_s,
+        "min_quiet": min_quiet, "quiet_s": quiet_s, "skip_bots": skip_bots,
+        "enough": max(min_messages, min_quiet),
     })
     return [r[0] for r in rows]
 

@@ -37,7 +37,7 @@ class BagEmbedder:
 
 @pytest.fixture
 def cfg(settings):
-    return settings.model_copy(update={"summary_min_messages": 5, "summary_quiet_s": 900,
+    return settings.model_copy(update={"summary_min_messages": 5, "summary_min_interval_s": 0, "summary_quiet_s": 900,
                                        "summary_min_quiet_messages": 3, "skip_bots": True})
 
 
@@ -166,3 +166,66 @@ def test_bots_and_deleted_messages_are_skipped(conn, factory, chan, cfg):
     (row,) = rows(conn, c)
     assert row[7] == 3 and row[6] == [u["alice"]]
     assert gone not in row[5] and "Deploy pipeline" not in row[3]
+
+
+class CountingEmbedder(BagEmbedder):
+    """BagEmbedder that records every text it was asked to embed."""
+
+    def __init__(self):
+        self.texts = []
+
+    def embed(self, texts):
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
+def test_busy_channel_waits_for_the_interval(conn, factory, chan, cfg):
+    """20 messages in a minute are not a recap; the same messages spanning the interval are."""
+    _, c, u = chan
+    busy = cfg.model_copy(update={"summary_min_interval_s": 1800})
+    names = list(u.values())
+    for i in range(8):
+        post(factory, conn, c, names[i % 3], TOPIC[i % 5] + f" ({i})", now() - timedelta(seconds=30 - i))
+    assert channels_due(conn, [c], cfg) == [c]  # no interval: due by count
+    assert channels_due(conn, [c], busy) == []  # window spans 30 s < 30 min
+    post(factory, conn, c, names[0], TOPIC[0] + " (old)", now() - timedelta(minutes=31))
+    assert channels_due(conn, [c], busy) == [c]  # first message of the window is 31 min old
+
+
+def test_claim_due_marks_one_pending_summary_per_channel(conn, factory, chan, cfg, redis_url):
+    from enrichment_ai.embedded import redis_client
+    from enrichment_ai.summaries import claim_due, pending_key, release
+
+    _, c, u = chan
+    names = list(u.values())
+    for i in range(6):
+        post(factory, conn, c, names[i % 3], TOPIC[i % 5] + f" [{i}]", now() - timedelta(seconds=60 - i))
+    r = redis_client(redis_url)
+    try:
+        r.delete(pending_key(c))
+        claims = [claim_due(conn, r, [c, c], cfg) for _ in range(10)]  # ten batches see the channel
+        assert claims[0] == [c] and all(cl == [] for cl in claims[1:])
+        assert 0 < r.ttl(pending_key(c)) <= 3600
+        release(r, c)
+        assert claim_due(conn, r, [c], cfg) == [c]  # still due, no longer pending: claimable again
+        release(r, c)
+    finally:
+        r.close()
+
+
+def test_summary_reuses_stored_embeddings(conn, factory, chan, cfg):
+    """Messages whose analysis stored an embedding are not embedded again."""
+    from enrichment_ai.analysis.shared import embedding_id
+    from enrichment_ai.db import embedding_sql
+
+    _, c, u = chan
+    names = list(u.values())
+    ids = [post(factory, conn, c, names[i % 3], TOPIC[i], now() - timedelta(seconds=60 - i)) for i in range(5)]
+    stored = BagEmbedder().embed(TOPIC[:4])
+    embedding_sql.upsert(conn, embedding_id(cfg), list(zip(ids[:4], stored)))
+    embedding_sql.upsert(conn, "another-encoder|0", [(ids[4], stored[0])])  # not ours: ignored
+    counting = CountingEmbedder()
+    assert summarize_channel(conn, c, counting, cfg) is not None
+    assert counting.texts == [TOPIC[4]]  # only the message without a stored vector of our encoder
+    (row,) = rows(conn, c)
+    assert row[7] == 5 and row[4]
