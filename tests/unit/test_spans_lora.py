@@ -57,3 +57,19 @@ def test_lora_starts_as_identity_and_round_trips():
     inject_lora(fresh, rank=2, alpha=4, targets=("query",), layers=[1])
     load_lora_state_dict(fresh, state)
     assert torch.allclose(fresh(x), changed)
+
+
+def test_merged_lora_computes_the_same_function_with_plain_linears():
+    from enrichment_ai.analysis.lora import merge_lora
+
+    torch.manual_seed(1)
+    model = _Toy()
+    inject_lora(model, rank=2, alpha=4, targets=("query",))
+    with torch.no_grad():
+        for blk in model.layer:
+            blk.query.lora_b.normal_()
+    x = torch.randn(5, 4)
+    adapted = model(x)
+    assert merge_lora(model) == len(model.layer)
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
+    assert torch.allclose(model(x), adapted, atol=1e-5)
