@@ -11,7 +11,7 @@ Task names and arguments are the contract (docs/design.md):
 * ``enrichment.summarize_channel(channel_id)``
 * ``enrichment.summarize_quiet_channels()`` — channels that went quiet after activity
 * ``enrichment.nightly_rollup(day=None)`` — ``day`` as ``YYYY-MM-DD``; default yesterday (UTC)
-* ``enrichment.ensure_partitions()`` — message partitions ahead of time
+* ``enrichment.ensure_partitions()`` — message partitions ahead of time; prunes old stored embeddings
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ from workers.batching import BatchTask, Event, transient_errors
 from workers.context import WorkerContext, get_context
 
 log = logging.getLogger("enrichment.tasks")
+
+#: Stored message embeddings (a cache for summaries) older than this are dropped daily;
+#: a window reaching further back embeds its older messages again.
+EMBEDDING_KEEP_S = 2 * 86400
 
 
 def message_id_of(event: Event) -> Any:
@@ -169,5 +173,11 @@ def register(app: Celery, settings: Settings) -> None:
     def ensure_partitions(self) -> Any:
         from enrichment_ai import db
 
+        from enrichment_ai.db import embedding_sql
+
         with resources(settings) as ctx:
-            return db.ensure_partitions(ctx.conn)
+            created = db.ensure_partitions(ctx.conn)
+            pruned = embedding_sql.prune(ctx.conn, EMBEDDING_KEEP_S)
+        if pruned:
+            log.info("pruned %d stored message embeddings older than %d s", pruned, EMBEDDING_KEEP_S)
+        return created
