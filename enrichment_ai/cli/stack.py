@@ -45,6 +45,18 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
+def worker_url(admin_url: str) -> str:
+    """URL of the worker role on the embedded server ``admin_url`` names (the role is made a
+    login). A configured server's URL is used as given: there the platform's DBA grants
+    ``enrichment_worker`` to the login user (docs/operations.md)."""
+    from enrichment_ai.db import roles
+
+    try:
+        return roles.login_url(admin_url, roles.WORKER)
+    except Exception:  # noqa: BLE001 - no CREATEROLE, or the role is missing: keep the URL
+        return admin_url
+
+
 @dataclass
 class Child:
     """A started ``enrichment-ai`` subprocess with its log file."""
@@ -110,6 +122,8 @@ class Stack:
     worker_args: tuple[str, ...] = ()
     services: object = None
     children: list[Child] = field(default_factory=list)
+    #: what worker and beat connect with (role ``enrichment_worker``)
+    worker_database_url: str | None = None
 
     def start(self) -> Stack:
         from enrichment_ai import db
@@ -119,7 +133,10 @@ class Stack:
         try:
             with db.connect(self.services.database_url) as conn:
                 db.migrate(conn)
-            env = service_env(self.settings, self.services.database_url, self.services.redis_url)
+            # workers and beat connect as the least-privilege worker role (0060), not the owner
+            self.worker_database_url = (worker_url(self.services.database_url)
+                                        if not self.settings.database_url else self.services.database_url)
+            env = service_env(self.settings, self.worker_database_url, self.services.redis_url)
             log_dir = Path(self.settings.data_dir).resolve() / "logs"
             self.children.append(spawn("worker", ["worker", "--queue", self.settings.queue,
                                                   *self.worker_args], env, log_dir))

@@ -35,15 +35,19 @@ def require_urls(settings: Settings) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.app import create_app
-    from workers.context import install
-
     if args.queue:
         settings = settings.model_copy(update={"queue": args.queue})
     require_urls(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from enrichment_ai import observability
+
+    observability.setup_worker(settings, name=settings.queue)  # before the app imports metrics
+    from workers.app import create_app
+    from workers.context import install
+
     app = create_app(settings)
     install(settings)
+    observability.serve_metrics(settings)
     argv = ["worker", "-Q", settings.queue, "-c", str(args.concurrency), "-P", args.pool,
             "--loglevel", args.loglevel, "-n", args.hostname or f"enrichment-{settings.queue}@%h",
             "--without-gossip", "--without-mingle"]

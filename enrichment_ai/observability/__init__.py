@@ -1,0 +1,40 @@
+"""Operating the pipeline: Prometheus metrics, structured logs without secrets, health.
+
+* :mod:`.metrics` — the metric objects and the calls that feed them;
+* :mod:`.exporter` — multiprocess collection and the worker's ``/metrics`` endpoint;
+* :mod:`.logs` — text or JSON log lines through Celery's logging signals;
+* :mod:`.redact` — credentials masked in URLs and log lines;
+* :mod:`.health` — the checks behind ``enrichment-ai health``.
+
+Nothing here imports ``prometheus_client`` at package import (its value class is fixed
+at import, see :func:`.exporter.prepare`). docs/operations.md documents it all.
+"""
+
+from __future__ import annotations
+
+from enrichment_ai.config import Settings
+
+
+def setup_worker(settings: Settings, *, name: str) -> None:
+    """In a worker's main process, before the Celery app is built: the metrics directory
+    (pool processes inherit it), the pool-exit hook and the log formatter."""
+    from enrichment_ai.observability import exporter, logs
+
+    exporter.prepare(settings, name)
+    exporter.install_process_hooks()
+    logs.install(settings)
+
+
+def serve_metrics(settings: Settings):
+    """Start the worker's ``/metrics`` endpoint (main process); None when off."""
+    from enrichment_ai.observability import exporter
+
+    return exporter.serve(settings, queue_names())
+
+
+def queue_names() -> tuple[str, ...]:
+    """Every Celery queue of the project (``workers.app.QUEUES``), for queue-depth metrics
+    and health: the one place both read them."""
+    from workers.app import QUEUES
+
+    return tuple(QUEUES)
