@@ -30,6 +30,8 @@ def mask_url(url: str | None) -> str | None:
         if ":" in userinfo:
             netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
     query = _KV_PASSWORD.sub(rf"\g<1>{MASK}", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing to mask (and urlunsplit would drop an empty "//" netloc)
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
