@@ -25,11 +25,17 @@ def setup_worker(settings: Settings, *, name: str) -> None:
     logs.install(settings)
 
 
-def serve_metrics(settings: Settings):
-    """Start the worker's ``/metrics`` endpoint (main process); None when off."""
+def serve_metrics(settings: Settings) -> None:
+    """Start the worker's ``/metrics`` endpoint in the main process once Celery has set the
+    worker up (``celeryd_after_setup``: its logging is configured, the pool not yet forked)."""
+    from celery.signals import celeryd_after_setup
+
     from enrichment_ai.observability import exporter
 
-    return exporter.serve(settings, queue_names())
+    def on_setup(**_kw) -> None:
+        exporter.serve(settings, queue_names())
+
+    celeryd_after_setup.connect(on_setup, weak=False, dispatch_uid="enrichment.metrics.serve")
 
 
 def queue_names() -> tuple[str, ...]:
