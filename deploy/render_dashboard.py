@@ -92,7 +92,22 @@ def collect(seconds: float, every: float, data_dir: Path) -> list[tuple[float, d
             time.sleep(every)
         app.close()
         conn.close()
+        _show_health_and_scrape(stack, port)
     return series
+
+
+def _show_health_and_scrape(stack, port: int) -> None:
+    """Print `enrichment-ai health` against the running stack and the scrape's
+    enrichment_* lines (what the docs quote)."""
+    import subprocess
+
+    from enrichment_ai.cli.stack import cli_argv, service_env
+
+    env = service_env(stack.settings, stack.worker_database_url, stack.services.redis_url)
+    res = subprocess.run(cli_argv("health", "--queue", "cpu"), env=env, capture_output=True, text=True)
+    print(f"$ enrichment-ai health --queue cpu   (exit {res.returncode})\n{res.stdout}{res.stderr}")
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    print("\n".join(ln for ln in text.splitlines() if ln.startswith("enrichment_")))
 
 
 def _v(sample: dict, name: str, **labels) -> float:

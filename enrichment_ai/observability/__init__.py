@@ -21,7 +21,7 @@ def setup_worker(settings: Settings, *, name: str) -> None:
     from enrichment_ai.observability import exporter, logs
 
     exporter.prepare(settings, name)
-    exporter.install_process_hooks()
+    exporter.install_process_hooks(settings.queue)
     logs.install(settings)
 
 

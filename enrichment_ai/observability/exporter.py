@@ -79,10 +79,21 @@ def serve(settings: Settings, queues: Sequence[str]):
     return server
 
 
-def install_process_hooks() -> None:
+def install_process_hooks(queue: str) -> None:
     """``mark_process_dead`` for a pool process at its exit (Celery's
-    ``worker_process_shutdown`` runs in that process)."""
-    from celery.signals import worker_process_shutdown
+    ``worker_process_shutdown`` runs in that process), and the count of analyze events as
+    the consumer receives them (``task_received``, main process; redeliveries count again)."""
+    from celery.signals import task_received, worker_process_shutdown
+
+    def on_received(request=None, **_kw) -> None:
+        from enrichment_ai.process import ANALYZE_TASK
+
+        if getattr(request, "name", None) == ANALYZE_TASK:
+            from enrichment_ai.observability.metrics import EVENTS_RECEIVED
+
+            EVENTS_RECEIVED.labels(queue).inc()
+
+    task_received.connect(on_received, weak=False, dispatch_uid="enrichment.metrics.received")
 
     def on_shutdown(pid=None, **_kw) -> None:
         if os.environ.get(ENV_VAR):

@@ -34,7 +34,8 @@ _STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 _TASK_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
-EVENTS_RECEIVED = Counter("enrichment_events_received", "analyze_message events handed to a batch", ["queue"])
+EVENTS_RECEIVED = Counter("enrichment_events_received", "analyze_message events received by the worker's "
+                          "consumer (a redelivery counts again)", ["queue"])
 EVENTS_ANALYSED = Counter("enrichment_events_analysed", "Events committed as an ai_analysis row "
                           "(including rows the enricher skipped with a reason, e.g. empty)", ["queue"])
 EVENTS_SKIPPED = Counter("enrichment_events_skipped", "Events recorded in analysis_skips, by reason "
@@ -115,7 +116,6 @@ def _observe_batch(outcome: Any, queue: str, enqueued_at: Iterable[float | None]
     from enrichment_ai.process import MALFORMED_ID
 
     committed = getattr(outcome, "committed_at", None) or time.time()
-    EVENTS_RECEIVED.labels(queue).inc(outcome.size)
     EVENTS_ANALYSED.labels(queue).inc(len(outcome.analysed))
     for _raw, reason in outcome.skipped:
         (EVENTS_REJECTED if reason == MALFORMED_ID else EVENTS_SKIPPED).labels(queue, reason).inc()
