@@ -141,6 +141,9 @@ def test_health_passes_with_the_worker_and_fails_when_it_should(ops, redis):
     assert [ln.split()[1] for ln in ok.stdout.splitlines()] == ["db", "broker", "workers", "queues", "batch"]
     assert PASSWORD not in ok.stdout + ok.stderr
 
+    role = health(wsettings, "--check", "roles")
+    assert role.returncode == 0 and "connected user has enrichment_worker" in role.stdout, role.stdout
+
     named = health(wsettings, "--check", "workers", "--queue", "gpu", "--worker", "ops@%h")
     assert named.returncode == 0, named.stdout
     nobody = health(wsettings, "--check", "workers", "--queue", "gpu", "--worker", "nobody@nowhere",
