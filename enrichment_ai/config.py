@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     sweep_interval_s: int = Field(60, ge=5, description="How often beat runs the sweeper")
     sweep_limit: int = Field(5000, ge=1, description="Most messages re-enqueued per sweep")
 
+    # --- operations -------------------------------------------------------------
+    metrics_port: int = Field(
+        9191, ge=0, le=65535,
+        description="Port of the worker's Prometheus /metrics endpoint (docs/operations.md); 0 = off",
+    )
+    metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Worker/beat log lines: readable text, or one JSON object per line"
+    )
+
     # --- models -----------------------------------------------------------------
     language_detector: Literal["lingua", "langdetect"] = Field("lingua", description="Language identifier: lingua or langdetect")
     language_candidates: list[str] = Field(

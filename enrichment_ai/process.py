@@ -22,6 +22,7 @@ Every analysis row records the batch it came from in ``details["batch"]``
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,16 @@ class BatchOutcome:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (raw id, reason)
     alerts: int = 0
     due_channels: list[UUID] = field(default_factory=list)
+    #: seconds per stage (fetch, analyse, write, alerts, summaries_due, total)
+    timings: dict[str, float] = field(default_factory=dict)
+    committed_at: float | None = None  # unix time of the commit
+
+    def log_fields(self) -> dict[str, Any]:
+        """Ids, counts and timings for a structured log line (never message content)."""
+        return {"batch_id": self.batch_id, "events": self.size, "analysed": len(self.analysed),
+                "skipped": len(self.skipped), "alerts": self.alerts,
+                "due_channels": len(self.due_channels),
+                "timings_s": {k: round(v, 4) for k, v in self.timings.items()}}
 
     def summary(self) -> str:
         """One log line."""
@@ -89,7 +100,9 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
     nothing here depends on Celery.
     """
     from enrichment_ai.db import store
+    from enrichment_ai.observability.metrics import Stopwatch
 
+    clock = Stopwatch()
     outcome = BatchOutcome(batch_id=uuid.uuid4().hex[:12], size=len(raw_ids))
     ids, bad = decode_ids(raw_ids)
     outcome.skipped.extend(bad)
@@ -110,6 +123,7 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
             skips.append((mid, DELETED))
         else:
             live.append(msg)
+    outcome.timings["fetch"] = clock.lap()
 
     analyses: list[Analysis] = enricher.enrich_batch([m.content or "" for m in live]) if live else []
     if len(analyses) != len(live):  # the enricher's contract; a bug if broken
@@ -117,6 +131,7 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
     for analysis in analyses:
         analysis.details["batch"] = {"id": outcome.batch_id, "size": len(live)}
     rows = list(zip(live, analyses, strict=True))
+    outcome.timings["analyse"] = clock.lap()
 
     with conn.transaction():
         if rows:
@@ -126,13 +141,17 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
             store.record_skips(conn, skips, enricher.model_version)
         if bad:
             store.record_rejected(conn, ANALYZE_TASK, bad)
+    outcome.timings["write"], outcome.committed_at = clock.lap(), time.time()
     outcome.analysed = rows
     outcome.skipped.extend((str(mid), reason) for mid, reason in skips)
 
     if rows:
         outcome.alerts = _publish_alerts(conn, redis, rows, settings)
+        outcome.timings["alerts"] = clock.lap()
         outcome.due_channels = _channels_due(conn, redis, {m.channel_id for m in live}, settings)
-    log.info(outcome.summary())
+        outcome.timings["summaries_due"] = clock.lap()
+    outcome.timings["total"] = clock.total()
+    log.info(outcome.summary(), extra=outcome.log_fields())
     return outcome
 
 

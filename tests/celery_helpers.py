@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from enrichment_ai.cli.stack import Child, service_env, spawn
+from enrichment_ai.cli.stack import Child, service_env, spawn, worker_url
 from enrichment_ai.config import Settings
 
 MODEL_LOAD_TIMEOUT_S = 300
@@ -29,7 +29,11 @@ def start_worker(settings: Settings, log_dir: Path, *, name: str, overrides: dic
     models (a background-only worker loads none: once it is ready). ``queues`` overrides
     the consumed queues (e.g. ``"cpu,background"``)."""
     queue = queues or overrides.get("queue", settings.queue)
-    env = service_env(settings, settings.database_url, settings.redis_url, ENRICHMENT_DEVICE="cpu",
+    # as in production: the worker connects as the least-privilege role (migration 0060);
+    # no metrics endpoint unless a test asks for one (several workers share this host)
+    overrides = {"metrics_port": 0, **overrides}
+    database_url = overrides.pop("database_url", None) or worker_url(settings.database_url)
+    env = service_env(settings, database_url, settings.redis_url, ENRICHMENT_DEVICE="cpu",
                       **env_for(overrides), **(extra_env or {}))
     child = spawn(name, ["worker", "--queue", queue, "--hostname", f"{name}@%h"], env, log_dir)
     try:

@@ -50,6 +50,8 @@ from celery.worker.request import create_request_cls
 from celery.worker.strategy import hybrid_to_proto2, proto1_to_proto2
 from kombu.asynchronous.timer import to_timestamp
 
+from enrichment_ai.observability import metrics
+
 log = logging.getLogger("enrichment.batching")
 
 def transient_errors() -> tuple[type[BaseException], ...]:
@@ -87,6 +89,8 @@ class Event:
     worker_lost: int = 0
     #: record it as a ``worker_lost`` skip; do not analyse it again
     quarantine: bool = False
+    #: unix time the event was published (header ``enqueued_at``), where the producer set it
+    enqueued_at: float | None = None
 
 
 class BatchTask(Task):
@@ -115,10 +119,12 @@ class BatchTask(Task):
             if ev.retries >= (self.max_retries or 0):
                 log.error("giving up on %s %s after %d retries (the sweeper will re-enqueue it)",
                           self.name, ev.kwargs, ev.retries)
+                metrics.EVENTS_GIVEN_UP.labels(self.name).inc()
                 continue
             self.apply_async(args=ev.args, kwargs=ev.kwargs, countdown=backoff_s(ev.retries),
                              retries=ev.retries + 1)
             sent += 1
+        metrics.EVENTS_RETRIED.labels(self.name).inc(sent)
         return sent
 
     # --- consumer side ----------------------------------------------------------------
@@ -181,7 +187,8 @@ class BatchTask(Task):
             args, kwargs, _embed = r._payload
             rd = r.request_dict
             events.append(Event(r.id, tuple(args or ()), dict(kwargs or {}), int(rd.get("retries") or 0),
-                                int(rd.get("worker_lost") or 0), bool(rd.get("quarantine"))))
+                                int(rd.get("worker_lost") or 0), bool(rd.get("quarantine")),
+                                _float_or_none(rd.get("enqueued_at"))))
         requeue_lost = bool(self.app.conf.task_reject_on_worker_lost)
 
         def on_return(result) -> None:
@@ -195,6 +202,7 @@ class BatchTask(Task):
         def on_error(exc_info) -> None:  # the pool process was lost mid-batch
             log.error("%s: pool process lost with a batch of %d: %r (requeue=%s)",
                       self.name, len(reqs), getattr(exc_info, "exception", exc_info), requeue_lost)
+            metrics.POOL_LOST.labels(self.name).inc()
             if requeue_lost:
                 self._after_worker_lost(reqs, events)
 
@@ -218,6 +226,7 @@ class BatchTask(Task):
             if quarantine:
                 log.error("%s: %s killed its pool process %d times; quarantined (recorded as a "
                           "worker_lost skip)", self.name, ev.kwargs or ev.args, lost)
+                metrics.EVENTS_QUARANTINED.labels(self.name).inc()
             r.acknowledge()
 
 
@@ -228,12 +237,22 @@ def run_batch_in_pool(task: BatchTask, events: list[Event]) -> dict[str, Any]:
         return {"status": "done", "result": task.run(events)}
     except transient_errors() as exc:
         log.warning("%s: transient error on a batch of %d, retrying: %r", task.name, len(events), exc)
+        metrics.BATCH_FAILURES.labels(task.name, "retry").inc()
         try:
             return {"status": "retry", "republished": task.republish(events)}
         except Exception:  # broker trouble too: put the originals back on the queue
             log.exception("%s: could not re-publish a batch for retry; requeueing it", task.name)
+            metrics.BATCH_FAILURES.labels(task.name, "requeue").inc()
             return {"status": "requeue"}
     except Exception:
         log.exception("%s: batch of %d failed (acked; the sweeper re-enqueues what lacks an "
                       "analysis)", task.name, len(events))
+        metrics.BATCH_FAILURES.labels(task.name, "failed").inc()
         return {"status": "failed"}
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

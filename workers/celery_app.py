@@ -5,10 +5,15 @@ The only place that builds an app from ``Settings()`` at import — importing th
 ``ENRICHMENT_DATABASE_URL``) must be set; ``enrichment-ai worker`` resolves them itself.
 """
 
+from enrichment_ai import observability
 from enrichment_ai.config import Settings
-from workers.app import create_app
-from workers.context import install
 
 settings = Settings()
+observability.setup_worker(settings, name=settings.queue)  # before the app imports metrics
+
+from workers.app import create_app  # noqa: E402
+from workers.context import install  # noqa: E402
+
 app = create_app(settings)
 install(settings)
+observability.serve_metrics(settings)

@@ -12,6 +12,7 @@ connections, by design: one per process.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown
@@ -40,9 +41,13 @@ class WorkerContext:
         if self._enricher is None:
             from enrichment_ai.pipeline import Enricher
 
-            enricher = Enricher(self.settings)
+            from enrichment_ai.observability.metrics import observe_model
+
+            enricher, t0 = Enricher(self.settings), time.perf_counter()
             enricher.load()
-            log.info("models loaded: %s", enricher.model_version)
+            observe_model(enricher.model_version, time.perf_counter() - t0)
+            log.info("models loaded: %s", enricher.model_version,
+                     extra={"model_load_s": round(time.perf_counter() - t0, 3)})
             self._enricher = enricher
         return self._enricher
 

@@ -17,6 +17,7 @@ Task names and arguments are the contract (docs/design.md):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -34,6 +35,8 @@ from workers.app import (
     SUMMARIZE_QUIET,
     SWEEP,
 )
+from enrichment_ai.observability.logs import bind_batch
+from enrichment_ai.observability.metrics import SUMMARIES, SWEEP_REQUEUED, observe_batch, timed_task
 from workers.batching import BatchTask, Event, transient_errors
 from workers.context import WorkerContext, get_context
 
@@ -52,11 +55,13 @@ def message_id_of(event: Event) -> Any:
 
 
 def enqueue_analyses(app: Celery, message_ids) -> int:
-    """Send one ``analyze_message`` per id over a single broker connection."""
+    """Send one ``analyze_message`` per id over a single broker connection (header
+    ``enqueued_at``: the publish time, for the event latency metric)."""
     n = 0
     with app.producer_or_acquire() as producer:
         for mid in message_ids:
-            app.send_task(ANALYZE, kwargs={"message_id": str(mid)}, producer=producer)
+            app.send_task(ANALYZE, kwargs={"message_id": str(mid)}, producer=producer,
+                          headers={"enqueued_at": time.time()})
             n += 1
     return n
 
@@ -99,6 +104,7 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(shared=False, base=BatchTask, bind=True, name=ANALYZE, flush_every=settings.batch_max_size,
               flush_interval=settings.batch_max_wait_ms / 1000.0,
               max_retries=settings.task_max_retries)
+    @bind_batch
     def analyze_message(self, events: list[Event]) -> dict:
         from enrichment_ai.process import analyze_batch
 
@@ -106,11 +112,13 @@ def register(app: Celery, settings: Settings) -> None:
             outcome = analyze_batch(ctx.conn, ctx.enricher, [message_id_of(e) for e in events],
                                     settings, redis=ctx.redis,
                                     quarantined=[message_id_of(e) for e in events if e.quarantine])
+        observe_batch(outcome, settings.queue, [e.enqueued_at for e in events], redis=ctx.redis)
         enqueue_summaries(app, outcome.due_channels)
         return {"batch": outcome.batch_id, "size": outcome.size,
                 "analysed": len(outcome.analysed), "skipped": len(outcome.skipped)}
 
     @app.task(shared=False, bind=True, name=SWEEP, **retry_opts)
+    @timed_task("sweep")
     def sweep(self, since: str | None = None) -> int:
         """Re-enqueue messages older than the grace period (and, if given, created at or
         after ``since``, ISO 8601) that still have no analysis for this model version."""
@@ -122,11 +130,13 @@ def register(app: Celery, settings: Settings) -> None:
                 ctx.conn, ctx.enricher.model_version,
                 older_than_s=settings.sweep_grace_s, since=start, limit=settings.sweep_limit)
         n = enqueue_analyses(app, ids)
+        SWEEP_REQUEUED.inc(n)
         if n:
             log.warning("sweep: re-enqueued %d messages without an analysis", n)
         return n
 
     @app.task(shared=False, bind=True, name=SUMMARIZE, **retry_opts)
+    @timed_task("summarize_channel")
     def summarize_channel(self, channel_id: str) -> str | None:
         from enrichment_ai import summaries
 
@@ -149,9 +159,11 @@ def register(app: Celery, settings: Settings) -> None:
                 summaries.release(ctx.redis, cid)
                 raise
             summaries.release(ctx.redis, cid)
+        SUMMARIES.inc(1 if summary_id else 0)
         return str(summary_id) if summary_id else None
 
     @app.task(shared=False, bind=True, name=SUMMARIZE_QUIET, **retry_opts)
+    @timed_task("summarize_quiet_channels")
     def summarize_quiet_channels(self) -> int:
         from enrichment_ai import summaries
 
@@ -160,6 +172,7 @@ def register(app: Celery, settings: Settings) -> None:
         return enqueue_summaries(app, due)
 
     @app.task(shared=False, bind=True, name=NIGHTLY_ROLLUP, **retry_opts)
+    @timed_task("nightly_rollup")
     def nightly_rollup(self, day: str | None = None) -> dict:
         from enrichment_ai import rollups
 
@@ -170,6 +183,7 @@ def register(app: Celery, settings: Settings) -> None:
         return {"day": the_day.isoformat(), **{k: v for k, v in dict(result).items()}}
 
     @app.task(shared=False, bind=True, name=ENSURE_PARTITIONS, **retry_opts)
+    @timed_task("ensure_partitions")
     def ensure_partitions(self) -> Any:
         from enrichment_ai import db
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "summarize": "summarize",
     "services": "services",
+    "health": "health",
 }
 
 

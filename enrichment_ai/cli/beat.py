@@ -20,6 +20,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     require_urls(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from enrichment_ai.observability import logs
+
+    logs.install(settings)
     app = create_app(settings)
     app.start(["beat", "--loglevel", args.loglevel, "-s", str(settings.data_dir / "celerybeat-schedule")])
     return 0

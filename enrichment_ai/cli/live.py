@@ -130,12 +130,20 @@ class SampleRun:
 
         return [r for r in views.health_for(self.conn, self.servers) if r["date"] in set(days)]
 
+    def reputations(self, limit: int = 10) -> list[dict]:
+        """Top reputation scores of the sample servers (written by the rollup)."""
+        from enrichment_ai.db import views
+
+        return views.reputation_for(self.conn, self.servers, limit=limit)
+
     def show_results(self, days: Sequence[date], timeout_s: float) -> tuple[int, int, int]:
         """Wait (up to ``timeout_s``) for at least one alert, summary and rollup day, then
-        print them all; returns their counts."""
+        print them all (community health next to the top reputations); returns the counts
+        of alerts, summaries and health rows."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.alerts() and self.summaries() and len({r["date"] for r in self.health(days)}) == len(days):
+            if (self.alerts() and self.summaries() and self.reputations()
+                    and len({r["date"] for r in self.health(days)}) == len(days)):
                 break
             self.stack.check_alive()
             time.sleep(1)
@@ -154,6 +162,13 @@ class SampleRun:
             self.out(f"  {_cut(h['server'], 20):20} {h['date']}  {h['active_users']:6} {h['message_count']:5}"
                      f"  {_num(h['positive_sentiment_ratio']):>8}  {h['toxicity_incidents']:9}"
                      f"  {h['moderation_actions']:11}  {_num(h['health_score']):>6}")
+        reputations = self.reputations()
+        self.out(f"\nTop reputations ({len(reputations)}):")
+        self.out("  server               member        score  helpful  quality  engagement  mod.actions")
+        for r in reputations:
+            self.out(f"  {_cut(r['server'], 20):20} {_cut(r['member'], 12):12} {r['score']:6}"
+                     f"  {r['helpful_messages']:7}  {r['quality_contributions']:7}"
+                     f"  {r['community_engagement']:10}  {r['moderation_actions']:11}")
         return len(alerts), len(summaries), len(health)
 
 

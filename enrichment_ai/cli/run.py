@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from enrichment_ai.cli.live import SampleRun
     from enrichment_ai.cli.stack import Stack
+    from enrichment_ai.observability.redact import mask_url
 
     # Ctrl-C (even where a launcher started us with SIGINT ignored) and SIGTERM both
     # raise KeyboardInterrupt, which stops worker, beat and services in order.
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         stack.start()
         urls = stack.settings_with_urls()
-        print(f"  database: {urls.database_url}\n  broker:   {urls.redis_url}\n"
+        print(f"  database: {mask_url(urls.database_url)}\n  broker:   {mask_url(urls.redis_url)}\n"
               f"  logs:     {stack.worker.log_path.parent}", flush=True)
         sample = SampleRun(stack, out=lambda s: print(s, flush=True))
         try:

@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from enrichment_ai.embedded import start_services
+    from enrichment_ai.observability.redact import mask_url
 
     stop = threading.Event()
 
@@ -35,8 +36,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             with db.connect(services.database_url) as conn:
                 for version in db.migrate(conn):
                     print(f"applied {version}", file=sys.stderr)
-        print(f"export ENRICHMENT_DATABASE_URL={shlex.quote(services.database_url)}")
-        print(f"export ENRICHMENT_REDIS_URL={shlex.quote(services.redis_url)}")
+        # embedded URLs carry no password; a configured one is shown masked (the user has it)
+        print(f"export ENRICHMENT_DATABASE_URL={shlex.quote(mask_url(services.database_url))}")
+        print(f"export ENRICHMENT_REDIS_URL={shlex.quote(mask_url(services.redis_url))}")
         print("# services running; Ctrl-C to stop", file=sys.stderr, flush=True)
         sys.stdout.flush()
         while not stop.wait(0.5):

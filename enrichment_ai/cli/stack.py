@@ -45,6 +45,18 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
+def worker_url(admin_url: str) -> str:
+    """URL of the worker role on the embedded server ``admin_url`` names (the role is made a
+    login). A configured server's URL is used as given: there the platform's DBA grants
+    ``enrichment_worker`` to the login user (docs/operations.md)."""
+    from enrichment_ai.db import roles
+
+    try:
+        return roles.login_url(admin_url, roles.WORKER)
+    except Exception:  # noqa: BLE001 - no CREATEROLE, or the role is missing: keep the URL
+        return admin_url
+
+
 @dataclass
 class Child:
     """A started ``enrichment-ai`` subprocess with its log file."""
@@ -113,6 +125,8 @@ class Stack:
     background: bool = True
     services: object = None
     children: list[Child] = field(default_factory=list)
+    #: what worker and beat connect with (role ``enrichment_worker``)
+    worker_database_url: str | None = None
 
     def start(self) -> Stack:
         from enrichment_ai import db
@@ -122,12 +136,18 @@ class Stack:
         try:
             with db.connect(self.services.database_url) as conn:
                 db.migrate(conn)
-            env = service_env(self.settings, self.services.database_url, self.services.redis_url)
+            # workers and beat connect as the least-privilege worker role (0060), not the owner
+            self.worker_database_url = (worker_url(self.services.database_url)
+                                        if not self.settings.database_url else self.services.database_url)
+            env = service_env(self.settings, self.worker_database_url, self.services.redis_url)
             log_dir = Path(self.settings.data_dir).resolve() / "logs"
             self.children.append(spawn("worker", ["worker", "--queue", self.settings.queue,
                                                   *self.worker_args], env, log_dir))
             if self.background:
-                self.children.append(spawn("background", ["worker", "--queue", "background"], env, log_dir))
+                # its own metrics port beside the analysis worker's (one host, two endpoints)
+                port = self.settings.metrics_port + 1 if self.settings.metrics_port else 0
+                self.children.append(spawn("background", ["worker", "--queue", "background"],
+                                           {**env, "ENRICHMENT_METRICS_PORT": str(port)}, log_dir))
             if self.beat:
                 self.children.append(spawn("beat", ["beat"], env, log_dir))
         except BaseException:

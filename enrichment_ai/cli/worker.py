@@ -54,8 +54,7 @@ def torch_threads(settings: Settings, concurrency: int) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.app import QUEUES, consumed_queues, create_app
-    from workers.context import install
+    from workers.app import QUEUES, consumed_queues
 
     try:
         queues = consumed_queues(args.queue or settings.queue, settings)
@@ -70,13 +69,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update=update)
     require_urls(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from enrichment_ai import observability
+
+    name = "-".join("background" if q == settings.background_queue else q for q in queues)
+    observability.setup_worker(settings, name=name)  # before the app imports metrics
+    from workers.app import create_app
+    from workers.context import install
+
     app = create_app(settings)
     install(settings, preload_models=bool(analysis))
+    observability.serve_metrics(settings)
     if not analysis:
         os.nice(BACKGROUND_NICE)  # inherited by the pool processes
         # one task at a time per process: a long rollup must not hold summaries it prefetched
         app.conf.worker_prefetch_multiplier = 1
-    name = "-".join("background" if q == settings.background_queue else q for q in queues)
     argv = ["worker", "-Q", ",".join(queues), "-c", str(args.concurrency), "-P", args.pool,
             "--loglevel", args.loglevel, "-n", args.hostname or f"enrichment-{name}@%h",
             "--without-gossip", "--without-mingle"]

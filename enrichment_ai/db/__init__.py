@@ -101,6 +101,8 @@ def migrate(
                 applied.append(mig.version)
             if conn.execute("SELECT to_regproc('ensure_message_partitions')").fetchone()[0]:
                 ensure_partitions(conn, months_back, months_ahead)
+            if conn.execute("SELECT to_regproc('enrichment_apply_grants')").fetchone()[0]:
+                conn.execute("SELECT enrichment_apply_grants()")  # roles for new tables (0060)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
     finally:

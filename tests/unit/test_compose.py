@@ -16,7 +16,33 @@ SERVICES = COMPOSE["services"]
 
 
 def test_services_present():
-    assert {"postgres", "redis", "migrate", "worker-cpu", "worker-gpu", "worker-background", "beat"} <= set(SERVICES)
+    assert {"postgres", "redis", "migrate", "db-roles", "worker-cpu", "worker-gpu",
+            "worker-background", "beat", "flower", "prometheus", "grafana"} <= set(SERVICES)
+
+
+def test_ops_services_are_opt_in():
+    for name in ("flower", "prometheus", "grafana"):
+        assert SERVICES[name]["profiles"] == ["ops"], name
+    assert "flower" in SERVICES["flower"]["image"]
+
+
+@pytest.mark.parametrize("name", ["worker-cpu", "worker-gpu", "worker-background", "beat"])
+def test_health_checks_are_real_cli_invocations(name):
+    test = SERVICES[name]["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[1] == "enrichment-ai" and test[2] == "health"
+    args = build_parser(test[2:]).parse_args(test[2:])
+    assert args.command == "health"
+    if name.startswith("worker"):
+        queue = SERVICES[name]["command"][SERVICES[name]["command"].index("--queue") + 1]
+        assert args.queue == [queue] and args.worker == f"enrichment-{queue}@%h"  # the worker's -n
+
+
+def test_workers_connect_as_the_worker_role_and_serve_metrics():
+    for name in ("worker-cpu", "worker-gpu", "worker-background", "beat"):
+        env = SERVICES[name]["environment"]
+        assert env["ENRICHMENT_DATABASE_URL"].startswith("postgresql://enrichment_worker:"), name
+        assert env["ENRICHMENT_METRICS_PORT"] == "9191"
+    assert SERVICES["migrate"]["environment"]["ENRICHMENT_DATABASE_URL"].startswith("postgresql://enrichment:")
 
 
 def test_background_work_has_its_own_worker():
