@@ -3,7 +3,7 @@
 steady live load, side by side with the analyzers alone and a naive per-message pipeline
 on the same texts and database, in ONE invocation::
 
-    python -m bench --only e2e [--messages 2000] [--duration 60] [--concurrency 1] [--compare-concurrency]
+    python -m bench --only e2e [--messages 2000] [--duration 60] [-c 1|2] [--no-compare-concurrency]
     python -m bench.e2e …  (the same, alone)
 
 Set-up (untimed): PostgreSQL and Redis via :func:`enrichment_ai.embedded.start_services`
@@ -36,13 +36,17 @@ b. **steady**: arrivals at ``rate`` = 50 % of the measured backlog throughput (u
    (bounded); rows still missing are reported, never dropped silently.
 c. **RSS** of every worker pool process (children of the worker's main process, psutil),
    after the backlog, so every model is loaded and warm; target ≤ 1.5 GiB.
-d. (``--compare-concurrency``) the backlog again with a fresh worker at the other
-   ``-c`` (1 ↔ 2), new messages of the same texts.
+d. (on by default; ``--no-compare-concurrency`` skips it) the backlog again with a fresh
+   worker at the other ``-c`` (1 ↔ 2), new messages of the same texts.
 e. **analyzers alone**: ``Enricher(settings).load().enrich_batch`` in this process on the
    same N texts in batches of ``Settings.batch_max_size`` (model load and one warm-up
    batch excluded), after the worker has stopped (so it has the CPU to itself).
 f. **naive**: :mod:`bench.e2e_naive` on the first ``naive_messages`` backlog messages,
    same database (its own ``model_version``).
+
+Between the worker phases the run waits (at most 120 s) until the broker is idle — the
+follow-up work batches enqueue (summaries) done — so one phase's leftovers do not load
+the next; how long that took is reported ("queues idle N s after the last row").
 
 Ratios: backlog / naive (target ≥ 20), backlog / analyzers alone (target ≥ 0.9),
 steady p95 event → row vs 500 ms, ``-c`` other / ``-c`` primary (target ≥ 1 for 2 vs 1),
@@ -52,6 +56,7 @@ RSS vs 1.5 GiB. Timings on a shared machine are noisy; the ratios are taken side
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import statistics
 import sys
@@ -68,6 +73,7 @@ import psycopg
 from psycopg import sql
 
 from bench.e2e_mix import Platform, message_mix
+from bench.e2e_naive import MODEL_VERSION as NAIVE
 from enrichment_ai.config import Settings
 
 DEFAULT_MESSAGES = 2000
@@ -77,9 +83,13 @@ TARGET_VS_NAIVE = 20.0
 TARGET_VS_ANALYZERS = 0.9
 MODEL_LOAD_TIMEOUT_S = 300.0
 POLL_S = 0.1
+#: longest wait for the queues to empty between phases (summaries etc. still running)
+IDLE_TIMEOUT_S = 120.0
 
 _COUNT_ROWS = "SELECT count(*), max(created_at) FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
 _ROWS = "SELECT message_id, created_at FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
+_TOXIC = ("SELECT count(*) FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
+          " AND toxicity_score >= %s")
 
 
 def _log(msg: str) -> None:
@@ -173,14 +183,34 @@ def pool_rss_mb(stack) -> tuple[float, list[float]]:
     return main.memory_info().rss / 2**20, sorted((c.memory_info().rss / 2**20 for c in children), reverse=True)
 
 
+def broker_busy(redis_url: str) -> int:
+    """Messages waiting in any queue of the (private) broker plus unacknowledged ones:
+    every Redis list is a Celery queue there, ``unacked`` holds the delivered ones."""
+    from enrichment_ai.embedded import redis_client
+
+    client = redis_client(redis_url)
+    try:
+        waiting = sum(client.llen(k) for k in client.scan_iter(_type="list"))
+        return waiting + client.hlen("unacked")
+    finally:
+        client.close()
+
+
+def wait_idle(redis_url: str, timeout_s: float) -> float:
+    """Until the broker is idle (nothing queued or unacked; follow-up work such as summaries
+    done) or ``timeout_s``; returns the seconds waited."""
+    t0 = time.monotonic()
+    while broker_busy(redis_url) and time.monotonic() - t0 < timeout_s:
+        time.sleep(0.5)
+    return time.monotonic() - t0
+
+
 # --- phases ----------------------------------------------------------------------------
 
 
 def backlog(conn: psycopg.Connection, app, platform: Platform, texts: Sequence[str], timeout_s: float) -> dict:
     """Phase a: insert, enqueue all at once, wait for every row (see module docstring)."""
     from workers.tasks import enqueue_analyses
-
-    from bench.e2e_naive import MODEL_VERSION as NAIVE
 
     ids = platform.insert_messages(conn, texts)
     t0 = time.time()
@@ -193,7 +223,7 @@ def backlog(conn: psycopg.Connection, app, platform: Platform, texts: Sequence[s
             break
         time.sleep(0.25)
     seconds = (last.timestamp() - t0) if last else float("nan")
-    return {"ids": ids, "rows": n, "seconds": seconds, "enqueue_s": enqueued_s,
+    return {"ids": ids, "n": len(ids), "rows": n, "seconds": seconds, "enqueue_s": enqueued_s,
             "msgs_per_s": n / seconds if last and seconds > 0 else 0.0}
 
 
@@ -205,11 +235,11 @@ class SteadyResult:
     alerted: dict[UUID, float] = field(default_factory=dict)  # id -> stream entry time
     start: float = 0.0
     produced_s: float = 0.0
+    idle_after_s: float = 0.0
+    toxic_rows: int = 0  # rows with toxicity_score (2 decimals) >= the default threshold
 
 
 def _poller(url: str, result: SteadyResult, lock: threading.Lock, stop: threading.Event) -> None:
-    from bench.e2e_naive import MODEL_VERSION as NAIVE
-
     with psycopg.connect(url, autocommit=True) as conn:
         while not stop.is_set():
             with lock:
@@ -255,10 +285,9 @@ def steady(env: Env, conn: psycopg.Connection, app, platform: Platform, texts: S
     finally:
         stop.set()
         poller.join(5)
-    from bench.e2e_naive import MODEL_VERSION as NAIVE
-
     for mid, created in conn.execute(_ROWS, (list(res.sent), NAIVE)).fetchall():
         res.committed[mid] = created.timestamp()
+    res.toxic_rows = conn.execute(_TOXIC, (list(res.sent), NAIVE, env.settings.toxicity_threshold)).fetchone()[0]
     time.sleep(1.0)  # alerts are published right after the batch commits
     res.alerted = read_alerts(env.settings.redis_url, platform.server_ids, set(res.sent))
     return res
@@ -282,6 +311,18 @@ def read_alerts(redis_url: str, server_ids: Sequence[UUID], wanted: set[UUID]) -
     finally:
         client.close()
     return out
+
+
+_DUE = re.compile(r"(\d+) channels due a summary")
+
+
+def summary_counts(conn: psycopg.Connection, platform: Platform, worker_log: str) -> str:
+    """Summaries written for the bench's channels, and summary tasks the analysis batches
+    asked for (their log lines, today ``… N channels due a summary``; 0 if none say so)."""
+    written = conn.execute("SELECT count(*) FROM conversation_summaries WHERE channel_id = ANY(%s)",
+                           ([c for c, _ in platform.channels],)).fetchone()[0]
+    asked = sum(int(m.group(1)) for m in _DUE.finditer(worker_log))
+    return f"{written} summaries written, {asked} summary tasks asked for by batches"
 
 
 def analyzers_alone(settings: Settings, texts: Sequence[str]) -> dict:
@@ -318,15 +359,20 @@ def _latency_row(phase: str, lat: dict[UUID, float], sent: dict[UUID, float], st
     return row
 
 
+def _backlog_note(b: dict) -> str:
+    missing = f"ONLY {b['rows']} of {b['n']} rows within the timeout; " if b["rows"] < b["n"] else ""
+    return f"{missing}enqueue took {b['enqueue_s']:.2f}s; queues idle {b['idle_after_s']:.0f}s after the last row"
+
+
 def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult, rate: float, duration: float,
-           alone: dict, naive: dict, rss: tuple[float, list[float]], summaries: int) -> list[dict]:
+           alone: dict, naive: dict, rss: tuple[float, list[float]], summaries: str) -> list[dict]:
     """The rows ``bench/__main__.py`` prints (see the module docstring for each)."""
     rows = [{"bench": "e2e", "phase": f"backlog -c {c}", "msgs": back["rows"], "seconds": round(back["seconds"], 2),
-             "msgs_per_s": round(back["msgs_per_s"], 1), "note": f"enqueue took {back['enqueue_s']:.2f}s"}]
+             "msgs_per_s": round(back["msgs_per_s"], 1), "note": _backlog_note(back)}]
     if other:
         oc, ob = other
         rows.append({"bench": "e2e", "phase": f"backlog -c {oc}", "msgs": ob["rows"], "seconds": round(ob["seconds"], 2),
-                     "msgs_per_s": round(ob["msgs_per_s"], 1), "note": f"enqueue took {ob['enqueue_s']:.2f}s"})
+                     "msgs_per_s": round(ob["msgs_per_s"], 1), "note": _backlog_note(ob)})
     sent = st.sent
     missing = len(sent) - len(st.committed)
     produced = f"{len(sent)} sent at {rate:.1f}/s (achieved {len(sent) / st.produced_s:.1f}/s) for {st.produced_s:.0f}s"
@@ -334,12 +380,13 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
     lat_seen = {m: st.seen[m] - sent[m] for m in st.seen}
     lat_alert = {m: st.alerted[m] - sent[m] for m in st.alerted}
     rows.append(_latency_row("steady: event -> row", lat_row, sent, st.start, duration,
-                             note=f"{produced}; {missing} rows missing after drain; "
-                                  f"{summaries} summarize tasks in the worker log"))
+                             note=f"{produced}; {missing} rows missing after drain; queues idle {st.idle_after_s:.0f}s later; "
+                                  f"whole run: {summaries}"))
     rows.append(_latency_row("steady: event -> visible (poll)", lat_seen, sent, st.start, duration,
                              note=f"poll every {POLL_S}s"))
     rows.append(_latency_row("steady: event -> alert", lat_alert, sent, st.start, duration,
-                             note="toxic messages alerted (Redis stream entry time)"))
+                             note=f"Redis stream entry time; {len(lat_alert)} alerts, {st.toxic_rows} rows with "
+                                  f"toxicity_score >= the default threshold"))
     rows.append({"bench": "e2e", "phase": "analyzers alone", "msgs": alone["msgs"], "seconds": round(alone["seconds"], 2),
                  "msgs_per_s": round(alone["msgs_per_s"], 1), "note": f"Enricher.enrich_batch, batches of {alone['batch']}"})
     rows.append({"bench": "e2e", "phase": "naive per-message", "msgs": naive["msgs"], "seconds": round(naive["seconds"], 2),
@@ -372,7 +419,7 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
     return rows
 
 
-def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: int = 1, compare_concurrency: bool = False,
+def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: int = 1, compare_concurrency: bool = True,
         naive_messages: int = 300, rate: float | None = None, settings: Settings | None = None) -> list[dict]:
     """Every phase of the module docstring in one go; rows for ``bench/__main__.py``."""
     from workers.app import create_app
@@ -391,14 +438,15 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 back = backlog(conn, app, platform, texts, timeout_s=max(120.0, messages / 5))
                 _log(f"backlog: {back['rows']}/{messages} rows in {back['seconds']:.1f}s = {back['msgs_per_s']:.1f} msgs/s")
                 rss = pool_rss_mb(stack)
-                if back["rows"] < messages:
-                    raise RuntimeError(f"backlog: only {back['rows']} of {messages} rows committed; log {stack.worker.log_path}")
+                back["idle_after_s"] = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
+                if not back["msgs_per_s"]:
+                    raise RuntimeError(f"backlog: no rows committed; worker log:\n{stack.worker.log()[-3000:]}")
                 steady_rate = rate or 0.5 * back["msgs_per_s"]
                 _log(f"steady: {steady_rate:.1f} msgs/s for {duration:.0f}s")
                 st = steady(env, conn, app, platform, texts, steady_rate, duration,
                             drain_timeout_s=max(60.0, 2 * duration))
-                summaries = sum(1 for ln in stack.worker.log().splitlines()
-                                if "summarize_channel[" in ln and "received" in ln)
+                summaries = summary_counts(conn, platform, stack.worker.log())
+                st.idle_after_s = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
             finally:
                 stack.stop()
             other = None
@@ -408,6 +456,7 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 stack = start_stack(env.settings, oc)
                 try:
                     ob = backlog(conn, app, platform, texts, timeout_s=max(120.0, messages / 5))
+                    ob["idle_after_s"] = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
                 finally:
                     stack.stop()
                 _log(f"backlog -c {oc}: {ob['msgs_per_s']:.1f} msgs/s")
@@ -430,8 +479,8 @@ def add_arguments(p: argparse.ArgumentParser, *, messages: bool = True) -> None:
         p.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="backlog events (default 2000)")
     p.add_argument("--duration", type=float, default=60.0, help="e2e: seconds of steady arrivals (default 60)")
     p.add_argument("--concurrency", "-c", type=int, choices=(1, 2), default=1, help="e2e: worker -c (default 1)")
-    p.add_argument("--compare-concurrency", action="store_true",
-                   help="e2e: run the backlog phase again with the other -c (1 <-> 2)")
+    p.add_argument("--compare-concurrency", action=argparse.BooleanOptionalAction, default=True,
+                   help="e2e: run the backlog phase again with the other -c (1 <-> 2); default on")
     p.add_argument("--naive-messages", type=int, default=300, help="e2e: messages through the naive baseline (default 300)")
     p.add_argument("--rate", type=float, default=None, help="e2e: steady msgs/s (default: half the backlog rate)")
 

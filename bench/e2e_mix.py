@@ -3,8 +3,8 @@
 
 Mix (reproducible from a seed): ~80 % English — tweets (TweetEval train split, when
 ``../shared/datasets`` is present), short chat lines with emoji, links and mentions,
-some long posts (several paragraphs) and ~4 % hostile messages so moderation alerts
-fire — and ~20 % sentences in other languages (the lingua test sentences / UMSAB Hindi
+some long posts (several paragraphs) and ~4 % hostile messages (explicit insults at a
+fixed spacing, so moderation alerts fire in any sample, and offensive tweets) — and ~20 % sentences in other languages (the lingua test sentences / UMSAB Hindi
 tweets when present, plus built-in sentences), 15 languages in all. Without the
 datasets the built-in lists below are used alone, so the benchmark runs anywhere.
 
@@ -30,7 +30,9 @@ import psycopg
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 SHARE_OTHER_LANGUAGES = 0.20
-SHARE_TOXIC = 0.04
+SHARE_TOXIC = 0.02  # offensive tweets, drawn at random (borderline: some alert, some not)
+#: every EXPLICIT_EVERY-th message (from the 8th) is an explicit insult: alerts fire in any sample of 8+
+EXPLICIT_EVERY = 50
 SHARE_LONG = 0.03
 SHARE_CHAT = 0.25  # of the English messages: short chat lines, emoji, links, mentions
 
@@ -124,17 +126,18 @@ def message_mix(n: int, seed: int = 9, datasets: Path = DATASETS) -> list[str]:
     """``n`` texts in the proportions of the module docstring (deterministic for ``seed``)."""
     rng = random.Random(seed)
     tweets = _lines(datasets / "tweeteval" / "sentiment" / "train_text.txt") or list(CHAT)
-    toxic = list(TOXIC) + _toxic_tweets(datasets)[:200]
+    toxic = _toxic_tweets(datasets)[:300] or list(TOXIC)
     other = _other_pool(datasets)
     languages = sorted(other)
     out = []
-    for _ in range(n):
+    for i in range(n):
         r = rng.random()
-        if r < SHARE_OTHER_LANGUAGES:
+        if i % EXPLICIT_EVERY == 7:
+            out.append(rng.choice(TOXIC))
+        elif r < SHARE_OTHER_LANGUAGES:
             out.append(rng.choice(other[rng.choice(languages)]))
         elif r < SHARE_OTHER_LANGUAGES + SHARE_TOXIC:
-            # half explicit (alerts fire), half offensive tweets (borderline)
-            out.append(rng.choice(TOXIC) if rng.random() < 0.5 else rng.choice(toxic))
+            out.append(rng.choice(toxic))
         elif r < SHARE_OTHER_LANGUAGES + SHARE_TOXIC + SHARE_LONG:
             k = rng.randint(6, 16)
             out.append(" ".join(rng.choice(LONG_PARTS) for _ in range(k)))
