@@ -31,7 +31,7 @@ DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 SHARE_OTHER_LANGUAGES = 0.20
 SHARE_TOXIC = 0.02  # offensive tweets, drawn at random (borderline: some alert, some not)
-#: every EXPLICIT_EVERY-th message (from the 8th) is an explicit insult: alerts fire in any sample of 8+
+#: every EXPLICIT_EVERY-th message (from the 3rd) is an explicit insult: alerts fire in any sample of 3+
 EXPLICIT_EVERY = 50
 SHARE_LONG = 0.03
 SHARE_CHAT = 0.25  # of the English messages: short chat lines, emoji, links, mentions
@@ -52,12 +52,18 @@ CHAT: tuple[str, ...] = (
     "pushed a fix, should be live in 10 min",
 )
 
-TOXIC: tuple[str, ...] = (
+#: explicit insults placed at a fixed spacing; the shipped model scores each above the
+#: default alert threshold (0.8): 0.88, 0.84, 0.82
+EXPLICIT: tuple[str, ...] = (
+    "Shut up, you're a disgusting moron and your mother should be ashamed of you.",
+    "fuck you, you stupid worthless piece of shit",
     "You are a pathetic idiot. Nobody wants you here, shut up you stupid worthless loser.",
+)
+#: hostile lines drawn at random when the offensive tweets are absent (some alert, some not)
+TOXIC: tuple[str, ...] = EXPLICIT + (
     "shut up idiot nobody asked",
     "I hope you all die in a fire, you filthy idiots.",
     "you are honestly the worst teammate I have ever had, uninstall you braindead moron",
-    "Shut up, you're a disgusting moron and your mother should be ashamed of you.",
     "go kill yourself, nobody would miss a useless piece of trash like you",
 )
 
@@ -132,8 +138,8 @@ def message_mix(n: int, seed: int = 9, datasets: Path = DATASETS) -> list[str]:
     out = []
     for i in range(n):
         r = rng.random()
-        if i % EXPLICIT_EVERY == 7:
-            out.append(rng.choice(TOXIC))
+        if i % EXPLICIT_EVERY == 2:
+            out.append(EXPLICIT[(i // EXPLICIT_EVERY) % len(EXPLICIT)])
         elif r < SHARE_OTHER_LANGUAGES:
             out.append(rng.choice(other[rng.choice(languages)]))
         elif r < SHARE_OTHER_LANGUAGES + SHARE_TOXIC:

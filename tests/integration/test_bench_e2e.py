@@ -31,7 +31,7 @@ def test_e2e_bench_tiny_run_reports_measured_numbers() -> None:
     visible = by["steady: event -> visible (poll)"]
     assert visible["msgs"] == sent and visible["p50_ms"] > 0
     alert = by["steady: event -> alert"]
-    assert alert["msgs"] >= 1 and alert["p50_ms"] > 0  # explicit insults are in every sample of 8+
+    assert alert["msgs"] >= 1 and alert["p50_ms"] > 0  # an explicit insult is in every sample of 3+
 
     assert by["analyzers alone"]["msgs"] == 40 and by["analyzers alone"]["msgs_per_s"] > 0
     naive = by["naive per-message"]
