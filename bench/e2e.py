@@ -205,6 +205,30 @@ def wait_idle(redis_url: str, timeout_s: float) -> float:
     return time.monotonic() - t0
 
 
+def cpu_times() -> dict[int, float]:
+    """pid -> CPU seconds (user + system) of this process and every live descendant: the
+    worker, its pool processes, beat, and the embedded PostgreSQL (with its backends) and
+    Redis — the whole product stack on this machine. With configured (remote) services
+    their CPU is not seen."""
+    import psutil
+
+    me = psutil.Process()
+    out = {}
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            out[proc.pid] = t.user + t.system
+        except psutil.Error:
+            continue
+    return out
+
+
+def cpu_since(start: dict[int, float]) -> float:
+    """CPU seconds spent since ``start`` (a :func:`cpu_times` sample) by the processes alive
+    now; a process that exited in between is not counted (short-lived ones only)."""
+    return sum(v - start.get(pid, 0.0) for pid, v in cpu_times().items())
+
+
 # --- phases ----------------------------------------------------------------------------
 
 
@@ -213,6 +237,7 @@ def backlog(conn: psycopg.Connection, app, platform: Platform, texts: Sequence[s
     from workers.tasks import enqueue_analyses
 
     ids = platform.insert_messages(conn, texts)
+    cpu0 = cpu_times()
     t0 = time.time()
     enqueue_analyses(app, ids)
     enqueued_s = time.time() - t0
@@ -222,8 +247,9 @@ def backlog(conn: psycopg.Connection, app, platform: Platform, texts: Sequence[s
         if n >= len(ids) or time.monotonic() > deadline:
             break
         time.sleep(0.25)
+    cpu = cpu_since(cpu0)
     seconds = (last.timestamp() - t0) if last else float("nan")
-    return {"ids": ids, "n": len(ids), "rows": n, "seconds": seconds, "enqueue_s": enqueued_s,
+    return {"ids": ids, "n": len(ids), "rows": n, "seconds": seconds, "enqueue_s": enqueued_s, "cpu_s": cpu,
             "msgs_per_s": n / seconds if last and seconds > 0 else 0.0}
 
 
@@ -332,12 +358,13 @@ def analyzers_alone(settings: Settings, texts: Sequence[str]) -> dict:
     enricher = Enricher(settings).load()
     bs = settings.batch_max_size
     enricher.enrich_batch(list(texts[:bs]))  # warm-up
+    cpu0 = cpu_times()
     t0 = time.perf_counter()
     n = 0
     for start in range(0, len(texts), bs):
         n += len(enricher.enrich_batch(list(texts[start : start + bs])))
     elapsed = time.perf_counter() - t0
-    return {"msgs": n, "seconds": elapsed, "msgs_per_s": n / elapsed, "batch": bs}
+    return {"msgs": n, "seconds": elapsed, "msgs_per_s": n / elapsed, "batch": bs, "cpu_s": cpu_since(cpu0)}
 
 
 # --- report ----------------------------------------------------------------------------
@@ -359,6 +386,21 @@ def _latency_row(phase: str, lat: dict[UUID, float], sent: dict[UUID, float], st
     return row
 
 
+def _per_cpu(d: dict) -> float | None:
+    """msgs per CPU-second of the phase (robust to other load on a shared machine)."""
+    n = d.get("rows", d.get("msgs"))
+    return n / d["cpu_s"] if d.get("cpu_s") else None
+
+
+def _cpu_cols(d: dict) -> dict:
+    pc = _per_cpu(d)
+    return {"cpu_s": round(d["cpu_s"], 1), "msgs_per_cpu_s": round(pc, 2) if pc else None}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
 def _backlog_note(b: dict) -> str:
     missing = f"ONLY {b['rows']} of {b['n']} rows within the timeout; " if b["rows"] < b["n"] else ""
     return f"{missing}enqueue took {b['enqueue_s']:.2f}s; queues idle {b['idle_after_s']:.0f}s after the last row"
@@ -368,11 +410,11 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
            alone: dict, naive: dict, rss: tuple[float, list[float]], summaries: str) -> list[dict]:
     """The rows ``bench/__main__.py`` prints (see the module docstring for each)."""
     rows = [{"bench": "e2e", "phase": f"backlog -c {c}", "msgs": back["rows"], "seconds": round(back["seconds"], 2),
-             "msgs_per_s": round(back["msgs_per_s"], 1), "note": _backlog_note(back)}]
+             "msgs_per_s": round(back["msgs_per_s"], 1), **_cpu_cols(back), "note": _backlog_note(back)}]
     if other:
         oc, ob = other
         rows.append({"bench": "e2e", "phase": f"backlog -c {oc}", "msgs": ob["rows"], "seconds": round(ob["seconds"], 2),
-                     "msgs_per_s": round(ob["msgs_per_s"], 1), "note": _backlog_note(ob)})
+                     "msgs_per_s": round(ob["msgs_per_s"], 1), **_cpu_cols(ob), "note": _backlog_note(ob)})
     sent = st.sent
     missing = len(sent) - len(st.committed)
     produced = f"{len(sent)} sent at {rate:.1f}/s (achieved {len(sent) / st.produced_s:.1f}/s) for {st.produced_s:.0f}s"
@@ -388,9 +430,10 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
                              note=f"Redis stream entry time; {len(lat_alert)} alerts, {st.toxic_rows} rows with "
                                   f"toxicity_score >= the default threshold"))
     rows.append({"bench": "e2e", "phase": "analyzers alone", "msgs": alone["msgs"], "seconds": round(alone["seconds"], 2),
-                 "msgs_per_s": round(alone["msgs_per_s"], 1), "note": f"Enricher.enrich_batch, batches of {alone['batch']}"})
+                 "msgs_per_s": round(alone["msgs_per_s"], 1), **_cpu_cols(alone),
+                 "note": f"Enricher.enrich_batch, batches of {alone['batch']}"})
     rows.append({"bench": "e2e", "phase": "naive per-message", "msgs": naive["msgs"], "seconds": round(naive["seconds"], 2),
-                 "msgs_per_s": round(naive["msgs_per_s"], 1),
+                 "msgs_per_s": round(naive["msgs_per_s"], 1), **_cpu_cols(naive),
                  "note": f"{naive['rows']} rows; langdetect, 4x MiniLM batch 1, full spaCy, INSERT+COMMIT each"})
     main_mb, pool_mb = rss
     p95 = percentiles(list(lat_row.values()))
@@ -398,6 +441,8 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
         ("e2e backlog / naive", back["msgs_per_s"] / naive["msgs_per_s"] if naive["msgs_per_s"] else None, f">= {TARGET_VS_NAIVE:g}"),
         ("e2e backlog / analyzers alone", back["msgs_per_s"] / alone["msgs_per_s"] if alone["msgs_per_s"] else None,
          f">= {TARGET_VS_ANALYZERS:g}"),
+        ("e2e backlog / naive, per CPU-s", _ratio(_per_cpu(back), _per_cpu(naive)), f">= {TARGET_VS_NAIVE:g}"),
+        ("e2e backlog / analyzers alone, per CPU-s", _ratio(_per_cpu(back), _per_cpu(alone)), f">= {TARGET_VS_ANALYZERS:g}"),
         ("steady p95 event -> row (ms)", _ms(p95[1]) if p95 else None, f"<= {TARGET_P95_MS:g}"),
         ("max RSS per pool process (MiB)", round(max(pool_mb), 0) if pool_mb else None, f"<= {TARGET_RSS_MB:g}"),
     ]

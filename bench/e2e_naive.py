@@ -111,15 +111,20 @@ class NaivePipeline:
 
 
 def run_naive(database_url: str, settings: Settings, ids: Sequence[UUID]) -> dict:
-    """msgs/s of the naive pipeline over ``ids`` (model load excluded) and rows written."""
+    """msgs/s (and CPU seconds, this process + PostgreSQL) of the naive pipeline over ``ids``
+    (model load excluded) and rows written."""
     pipe = NaivePipeline(settings).load()
     pipe.analyse("warm-up: hello there, how is everyone doing today?")
+    from bench.e2e import cpu_since, cpu_times
+
     with psycopg.connect(database_url, autocommit=False) as conn:
+        cpu0 = cpu_times()
         t0 = time.perf_counter()
         for mid in ids:
             pipe.process(conn, mid)
         elapsed = time.perf_counter() - t0
+        cpu = cpu_since(cpu0)
         rows = conn.execute("SELECT count(*) FROM ai_analysis WHERE model_version = %s AND message_id = ANY(%s)",
                             (MODEL_VERSION, list(ids))).fetchone()[0]
         conn.commit()
-    return {"msgs": len(ids), "rows": rows, "seconds": elapsed, "msgs_per_s": len(ids) / elapsed}
+    return {"msgs": len(ids), "rows": rows, "seconds": elapsed, "msgs_per_s": len(ids) / elapsed, "cpu_s": cpu}
