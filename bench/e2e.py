@@ -44,6 +44,12 @@ e. **analyzers alone**: ``Enricher(settings).load().enrich_batch`` in this proce
 f. **naive**: :mod:`bench.e2e_naive` on the first ``naive_messages`` backlog messages,
    same database (its own ``model_version``).
 
+Each throughput phase also reports the CPU seconds it cost the whole local stack (this
+process and every descendant: worker, pool processes, beat, the embedded PostgreSQL and
+its backends, Redis; psutil) and msgs per CPU-second, with the ratios on that basis too:
+on a shared, loaded machine wall-clock phases taken minutes apart see different load,
+CPU cost per message much less so.
+
 Between the worker phases the run waits (at most 120 s) until the broker is idle — the
 follow-up work batches enqueue (summaries) done — so one phase's leftovers do not load
 the next; how long that took is reported ("queues idle N s after the last row").

@@ -23,6 +23,7 @@ def test_e2e_bench_tiny_run_reports_measured_numbers() -> None:
 
     backlog = by["backlog -c 1"]
     assert backlog["msgs"] == 40 and backlog["msgs_per_s"] > 0 and backlog["seconds"] > 0
+    assert backlog["cpu_s"] > 0 and backlog["msgs_per_cpu_s"] > 0  # the worker's CPU is seen
 
     steady = by["steady: event -> row"]
     sent = int(steady["note"].split(" sent")[0])
