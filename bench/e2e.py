@@ -487,7 +487,8 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
             stack = start_stack(env.settings, concurrency)
             try:
                 back = backlog(conn, app, platform, texts, timeout_s=max(120.0, messages / 5))
-                _log(f"backlog: {back['rows']}/{messages} rows in {back['seconds']:.1f}s = {back['msgs_per_s']:.1f} msgs/s")
+                _log(f"backlog: {back['rows']}/{messages} rows in {back['seconds']:.1f}s = {back['msgs_per_s']:.1f} msgs/s, "
+                     f"{back['cpu_s']:.0f} CPU-s")
                 rss = pool_rss_mb(stack)
                 back["idle_after_s"] = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
                 if not back["msgs_per_s"]:
@@ -496,6 +497,10 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 _log(f"steady: {steady_rate:.1f} msgs/s for {duration:.0f}s")
                 st = steady(env, conn, app, platform, texts, steady_rate, duration,
                             drain_timeout_s=max(60.0, 2 * duration))
+                p = percentiles([st.committed[m] - st.sent[m] for m in st.committed])
+                if p:
+                    _log(f"steady: {len(st.committed)}/{len(st.sent)} rows, event -> row p50/p95/p99 "
+                         f"{p[0] * 1000:.0f}/{p[1] * 1000:.0f}/{p[2] * 1000:.0f} ms, {len(st.alerted)} alerts")
                 summaries = summary_counts(conn, platform, stack.worker.log())
                 st.idle_after_s = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
             finally:
@@ -510,14 +515,16 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                     ob["idle_after_s"] = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
                 finally:
                     stack.stop()
-                _log(f"backlog -c {oc}: {ob['msgs_per_s']:.1f} msgs/s")
+                _log(f"backlog -c {oc}: {ob['rows']}/{messages} rows, {ob['msgs_per_s']:.1f} msgs/s, {ob['cpu_s']:.0f} CPU-s")
                 other = (oc, ob)
             _log("analyzers alone (in-process)")
             alone = analyzers_alone(env.settings, texts)
-            _log(f"analyzers alone: {alone['msgs_per_s']:.1f} msgs/s; naive baseline on {naive_messages} messages")
+            _log(f"analyzers alone: {alone['msgs_per_s']:.1f} msgs/s, {alone['cpu_s']:.0f} CPU-s; "
+                 f"naive baseline on {naive_messages} messages")
             from bench.e2e_naive import run_naive
 
             naive = run_naive(env.database_url, env.settings, back["ids"][: max(1, naive_messages)])
+            _log(f"naive: {naive['msgs_per_s']:.2f} msgs/s, {naive['cpu_s']:.0f} CPU-s")
         return report(concurrency, back, other, st, steady_rate, duration, alone, naive, rss, summaries)
     finally:
         app.close()
