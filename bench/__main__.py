@@ -11,8 +11,10 @@ import importlib
 import sys
 import traceback
 
+from bench import e2e
+
 #: benchmark name -> module under bench/ (explicit registry)
-MODULES: dict[str, str] = {"analyzers": "bench.analyzers", "rollup": "bench.rollup"}
+MODULES: dict[str, str] = {"analyzers": "bench.analyzers", "rollup": "bench.rollup", "e2e": "bench.e2e"}
 
 
 def print_table(name: str, rows: list[dict]) -> None:
@@ -33,13 +35,17 @@ def print_table(name: str, rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=sorted(MODULES), action="append", help="run only these benchmarks")
-    p.add_argument("--messages", type=int, default=200_000, help="rollup benchmark size (default 200000; 1000000 for the headline)")
+    p.add_argument("--messages", type=int, default=None,
+                   help="size of the selected benchmarks: rollup messages (default 200000; 1000000 for the "
+                        "headline), e2e backlog events (default 2000)")
     p.add_argument("--days", type=int, default=90,
                    help="rollup benchmark: UTC days the messages span (default 90 = the reputation window)")
     p.add_argument("--repeats", type=int, default=3)
+    e2e.add_arguments(p, messages=False)
     a = p.parse_args(argv)
-    kwargs = {"rollup": {"messages": a.messages, "repeats": a.repeats, "days": a.days},
-              "analyzers": {"repeats": a.repeats}}
+    kwargs = {"rollup": {"messages": a.messages or 200_000, "repeats": a.repeats, "days": a.days},
+              "analyzers": {"repeats": a.repeats},
+              "e2e": e2e.kwargs_from(a, a.messages)}
     failed = 0
     for name in a.only or MODULES:
         try:

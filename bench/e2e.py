@@ -1,0 +1,564 @@
+"""End-to-end benchmark: the running product (services, ``enrichment-ai worker`` and
+``enrichment-ai beat`` as subprocesses, default settings) under a backlog and under a
+steady live load, side by side with the analyzers alone and a naive per-message pipeline
+on the same texts and database, in ONE invocation::
+
+    python -m bench --only e2e [--messages 2000] [--duration 60] [-c 1|2] [--no-compare-concurrency]
+    python -m bench.e2e …  (the same, alone)
+
+Set-up (untimed): PostgreSQL and Redis via :func:`enrichment_ai.embedded.start_services`
+in a private temp data dir (configured ``ENRICHMENT_*_URL`` win, as everywhere), a
+freshly created database (dropped at the end), migrations, and
+:class:`enrichment_ai.cli.stack.Stack` — the worker (``worker --queue Q -c C``) and beat
+exactly as docker-compose and the tests start them, with whatever ``ENRICHMENT_*``
+settings the environment has (none: the out-of-the-box defaults). Messages come from
+:mod:`bench.e2e_mix` (~80 % English tweets/chat, ~20 % other languages, long and toxic
+ones; 3 servers, 10 channels, 30 users with locales), inserted into the platform tables.
+Phases, each timed on this machine's clock (PostgreSQL's ``now()``, Redis stream ids and
+``time.time()`` all read the same system clock):
+
+a. **backlog**: N messages inserted, then N ``enrichment.analyze_message`` events sent
+   at once with the project's enqueue helper (``workers.tasks.enqueue_analyses``, the
+   README contract); the clock runs from the first send to the commit of the last
+   ``ai_analysis`` row (its ``created_at``: ``now()`` of the worker's write transaction,
+   the connection being in autocommit, so the transaction starts at the upsert), polling
+   the database until all N rows exist. msgs/s = N / that time.
+b. **steady**: arrivals at ``rate`` = 50 % of the measured backlog throughput (unless
+   given) for ``duration`` seconds; each message is inserted with ``created_at`` = now,
+   then its event sent, and the send time recorded. Per event: **event → row** =
+   ``ai_analysis.created_at`` − send time; **event → visible** = when a poller (every
+   0.1 s, another connection) first saw the row − send time (an upper bound: includes the
+   poll interval); **event → alert** for the messages the worker alerted on = the
+   Redis stream entry id's millisecond time (``enrichment:alerts:{server}``) − send time.
+   p50/p95/p99 of each, and the p50 of the events sent in the first vs the last 10 s
+   (a third of the run when shorter): "growing" when the last is more than 1.5× the first
+   and 100 ms above it. After the producer stops, the run waits for the rows to drain
+   (bounded); rows still missing are reported, never dropped silently.
+c. **RSS** of every worker pool process (children of the worker's main process, psutil),
+   after the backlog, so every model is loaded and warm; target ≤ 1.5 GiB.
+d. (on by default; ``--no-compare-concurrency`` skips it) the backlog again with a fresh
+   worker at the other ``-c`` (1 ↔ 2), new messages of the same texts.
+e. **analyzers alone**: ``Enricher(settings).load().enrich_batch`` in this process on the
+   same N texts in batches of ``Settings.batch_max_size`` (model load and one warm-up
+   batch excluded), after the worker has stopped (so it has the CPU to itself).
+f. **naive**: :mod:`bench.e2e_naive` on the first ``naive_messages`` backlog messages,
+   same database (its own ``model_version``).
+
+Each throughput phase also reports the CPU seconds it cost the whole local stack (this
+process and every descendant: worker, pool processes, beat, the embedded PostgreSQL and
+its backends, Redis; psutil) and msgs per CPU-second, with the ratios on that basis too:
+on a shared, loaded machine wall-clock phases taken minutes apart see different load,
+CPU cost per message much less so.
+
+Between the worker phases the run waits (at most 120 s) until the broker is idle — the
+follow-up work batches enqueue (summaries) done — so one phase's leftovers do not load
+the next; how long that took is reported ("queues idle N s after the last row").
+
+Ratios: backlog / naive (target ≥ 20), backlog / analyzers alone (target ≥ 0.9),
+steady p95 event → row vs 500 ms, ``-c`` other / ``-c`` primary (target ≥ 1 for 2 vs 1),
+RSS vs 1.5 GiB. Timings on a shared machine are noisy; the ratios are taken side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from bench.e2e_mix import Platform, message_mix
+from bench.e2e_naive import MODEL_VERSION as NAIVE
+from enrichment_ai.config import Settings
+
+DEFAULT_MESSAGES = 2000
+TARGET_P95_MS = 500.0
+TARGET_RSS_MB = 1536.0
+TARGET_VS_NAIVE = 20.0
+TARGET_VS_ANALYZERS = 0.9
+MODEL_LOAD_TIMEOUT_S = 300.0
+POLL_S = 0.1
+#: longest wait for the queues to empty between phases (summaries etc. still running)
+IDLE_TIMEOUT_S = 120.0
+
+_COUNT_ROWS = "SELECT count(*), max(created_at) FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
+_ROWS = "SELECT message_id, created_at FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
+_TOXIC = ("SELECT count(*) FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
+          " AND toxicity_score >= %s")
+
+
+def _log(msg: str) -> None:
+    print(f"[e2e] {msg}", file=sys.stderr, flush=True)
+
+
+def percentiles(values: Sequence[float]) -> tuple[float, float, float] | None:
+    """p50, p95, p99 (inclusive method: within the data's range); None when empty."""
+    vals = sorted(values)
+    if not vals:
+        return None
+    if len(vals) == 1:
+        return vals[0], vals[0], vals[0]
+    q = statistics.quantiles(vals, n=100, method="inclusive")
+    return q[49], q[94], q[98]
+
+
+def _ms(x: float | None) -> float | None:
+    return None if x is None else round(x * 1000.0, 1)
+
+
+# --- services and the stack ----------------------------------------------------------
+
+
+@dataclass
+class Env:
+    """Services, the bench's own database, and the settings pointing at them."""
+
+    services: object
+    admin_url: str
+    database_url: str
+    settings: Settings
+    tmp: Path
+
+    def close(self) -> None:
+        try:
+            with psycopg.connect(self.admin_url, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(psycopg.conninfo.conninfo_to_dict(self.database_url)["dbname"])))
+        finally:
+            self.services.stop()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def open_env(base: Settings) -> Env:
+    """Start (or attach to configured) services in a temp data dir; create + migrate a fresh DB."""
+    from enrichment_ai import db
+    from enrichment_ai.embedded import start_services
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    services = start_services(base.model_copy(update={"data_dir": tmp}))
+    name = f"bench_e2e_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(services.database_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = psycopg.conninfo.make_conninfo(services.database_url, dbname=name)
+        with db.connect(url) as conn:
+            db.migrate(conn)
+    except BaseException:
+        services.stop()
+        raise
+    settings = base.model_copy(update={"database_url": url, "redis_url": services.redis_url, "data_dir": tmp})
+    return Env(services, services.database_url, url, settings, tmp)
+
+
+def start_stack(settings: Settings, concurrency: int):
+    """``Stack`` with ``-c concurrency``; returns once every pool process loaded its models."""
+    from enrichment_ai.cli.stack import Stack
+
+    stack = Stack(settings, worker_args=("-c", str(concurrency))).start()
+    try:
+        deadline = time.monotonic() + MODEL_LOAD_TIMEOUT_S
+        while stack.worker.log().count("models loaded") < concurrency:
+            stack.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker: models not loaded in {MODEL_LOAD_TIMEOUT_S}s:\n{stack.worker.log()[-3000:]}")
+            time.sleep(0.3)
+        stack.worker.wait_for_log(" ready.", 60)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def pool_rss_mb(stack) -> tuple[float, list[float]]:
+    """RSS (MiB) of the worker's main process and of each of its pool processes."""
+    import psutil
+
+    main = psutil.Process(stack.worker.proc.pid)
+    children = main.children(recursive=True)
+    return main.memory_info().rss / 2**20, sorted((c.memory_info().rss / 2**20 for c in children), reverse=True)
+
+
+def broker_busy(redis_url: str) -> int:
+    """Messages waiting in any queue of the (private) broker plus unacknowledged ones:
+    every Redis list is a Celery queue there, ``unacked`` holds the delivered ones."""
+    from enrichment_ai.embedded import redis_client
+
+    client = redis_client(redis_url)
+    try:
+        waiting = sum(client.llen(k) for k in client.scan_iter(_type="list"))
+        return waiting + client.hlen("unacked")
+    finally:
+        client.close()
+
+
+def wait_idle(redis_url: str, timeout_s: float) -> float:
+    """Until the broker is idle (nothing queued or unacked; follow-up work such as summaries
+    done) or ``timeout_s``; returns the seconds waited."""
+    t0 = time.monotonic()
+    while broker_busy(redis_url) and time.monotonic() - t0 < timeout_s:
+        time.sleep(0.5)
+    return time.monotonic() - t0
+
+
+def cpu_times() -> dict[int, float]:
+    """pid -> CPU seconds (user + system) of this process and every live descendant: the
+    worker, its pool processes, beat, and the embedded PostgreSQL (with its backends) and
+    Redis — the whole product stack on this machine. With configured (remote) services
+    their CPU is not seen."""
+    import psutil
+
+    me = psutil.Process()
+    out = {}
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            out[proc.pid] = t.user + t.system
+        except psutil.Error:
+            continue
+    return out
+
+
+def cpu_since(start: dict[int, float]) -> float:
+    """CPU seconds spent since ``start`` (a :func:`cpu_times` sample) by the processes alive
+    now; a process that exited in between is not counted (short-lived ones only)."""
+    return sum(v - start.get(pid, 0.0) for pid, v in cpu_times().items())
+
+
+# --- phases ----------------------------------------------------------------------------
+
+
+def backlog(conn: psycopg.Connection, app, platform: Platform, texts: Sequence[str], timeout_s: float) -> dict:
+    """Phase a: insert, enqueue all at once, wait for every row (see module docstring)."""
+    from workers.tasks import enqueue_analyses
+
+    ids = platform.insert_messages(conn, texts)
+    cpu0 = cpu_times()
+    t0 = time.time()
+    enqueue_analyses(app, ids)
+    enqueued_s = time.time() - t0
+    deadline = time.monotonic() + timeout_s
+    while True:
+        n, last = conn.execute(_COUNT_ROWS, (ids, NAIVE)).fetchone()
+        if n >= len(ids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    cpu = cpu_since(cpu0)
+    seconds = (last.timestamp() - t0) if last else float("nan")
+    return {"ids": ids, "n": len(ids), "rows": n, "seconds": seconds, "enqueue_s": enqueued_s, "cpu_s": cpu,
+            "msgs_per_s": n / seconds if last and seconds > 0 else 0.0}
+
+
+@dataclass
+class SteadyResult:
+    sent: dict[UUID, float] = field(default_factory=dict)  # id -> send time
+    seen: dict[UUID, float] = field(default_factory=dict)  # id -> first seen by the poller
+    committed: dict[UUID, float] = field(default_factory=dict)  # id -> ai_analysis.created_at
+    alerted: dict[UUID, float] = field(default_factory=dict)  # id -> stream entry time
+    start: float = 0.0
+    produced_s: float = 0.0
+    idle_after_s: float = 0.0
+    toxic_rows: int = 0  # rows with toxicity_score (2 decimals) >= the default threshold
+
+
+def _poller(url: str, result: SteadyResult, lock: threading.Lock, stop: threading.Event) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.is_set():
+            with lock:
+                pending = [m for m in result.sent if m not in result.seen]
+            if pending:
+                rows = conn.execute(_ROWS, (pending, NAIVE)).fetchall()
+                now = time.time()
+                with lock:
+                    for mid, _ in rows:
+                        result.seen.setdefault(mid, now)
+            stop.wait(POLL_S)
+
+
+def steady(env: Env, conn: psycopg.Connection, app, platform: Platform, texts: Sequence[str],
+           rate: float, duration: float, drain_timeout_s: float) -> SteadyResult:
+    """Phase b: ``rate`` msgs/s for ``duration`` s, then drain (see module docstring)."""
+    from workers.tasks import ANALYZE
+
+    res = SteadyResult()
+    lock, stop = threading.Lock(), threading.Event()
+    poller = threading.Thread(target=_poller, args=(env.database_url, res, lock, stop), daemon=True)
+    poller.start()
+    total = max(1, int(rate * duration))
+    try:
+        with app.producer_or_acquire() as producer:
+            res.start = time.time()
+            for i in range(total):
+                delay = res.start + i / rate - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                (mid,) = platform.insert_messages(conn, [texts[i % len(texts)]])
+                sent = time.time()
+                app.send_task(ANALYZE, kwargs={"message_id": str(mid)}, producer=producer)
+                with lock:
+                    res.sent[mid] = sent
+            res.produced_s = time.time() - res.start
+        deadline = time.monotonic() + drain_timeout_s
+        while time.monotonic() < deadline:
+            with lock:
+                if len(res.seen) >= len(res.sent):
+                    break
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        poller.join(5)
+    for mid, created in conn.execute(_ROWS, (list(res.sent), NAIVE)).fetchall():
+        res.committed[mid] = created.timestamp()
+    res.toxic_rows = conn.execute(_TOXIC, (list(res.sent), NAIVE, env.settings.toxicity_threshold)).fetchone()[0]
+    time.sleep(1.0)  # alerts are published right after the batch commits
+    res.alerted = read_alerts(env.settings.redis_url, platform.server_ids, set(res.sent))
+    return res
+
+
+def read_alerts(redis_url: str, server_ids: Sequence[UUID], wanted: set[UUID]) -> dict[UUID, float]:
+    """message id -> time of its first alert entry (stream id ms) for ``wanted`` messages."""
+    from enrichment_ai.alerts import stream_key
+    from enrichment_ai.embedded import redis_client
+
+    client = redis_client(redis_url)
+    out: dict[UUID, float] = {}
+    try:
+        for sid in server_ids:
+            for entry_id, fields in client.xrange(stream_key(sid), "-", "+"):
+                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                raw = fields.get(b"message_id") or fields.get("message_id")
+                mid = UUID(raw.decode() if isinstance(raw, bytes) else raw)
+                if mid in wanted:
+                    out.setdefault(mid, int(eid.split("-")[0]) / 1000.0)
+    finally:
+        client.close()
+    return out
+
+
+_DUE = re.compile(r"(\d+) channels due a summary")
+
+
+def summary_counts(conn: psycopg.Connection, platform: Platform, worker_log: str) -> str:
+    """Summaries written for the bench's channels, and summary tasks the analysis batches
+    asked for (their log lines, today ``… N channels due a summary``; 0 if none say so)."""
+    written = conn.execute("SELECT count(*) FROM conversation_summaries WHERE channel_id = ANY(%s)",
+                           ([c for c, _ in platform.channels],)).fetchone()[0]
+    asked = sum(int(m.group(1)) for m in _DUE.finditer(worker_log))
+    return f"{written} summaries written, {asked} summary tasks asked for by batches"
+
+
+def analyzers_alone(settings: Settings, texts: Sequence[str]) -> dict:
+    """Phase e: ``Enricher.enrich_batch`` on ``texts`` in worker-sized batches."""
+    from enrichment_ai.pipeline import Enricher
+
+    enricher = Enricher(settings).load()
+    bs = settings.batch_max_size
+    enricher.enrich_batch(list(texts[:bs]))  # warm-up
+    cpu0 = cpu_times()
+    t0 = time.perf_counter()
+    n = 0
+    for start in range(0, len(texts), bs):
+        n += len(enricher.enrich_batch(list(texts[start : start + bs])))
+    elapsed = time.perf_counter() - t0
+    return {"msgs": n, "seconds": elapsed, "msgs_per_s": n / elapsed, "batch": bs, "cpu_s": cpu_since(cpu0)}
+
+
+# --- report ----------------------------------------------------------------------------
+
+
+def _latency_row(phase: str, lat: dict[UUID, float], sent: dict[UUID, float], start: float, duration: float,
+                 **extra) -> dict:
+    p = percentiles(list(lat.values()))
+    row = {"bench": "e2e", "phase": phase, "msgs": len(lat)}
+    if p:
+        row.update(p50_ms=_ms(p[0]), p95_ms=_ms(p[1]), p99_ms=_ms(p[2]))
+        window = min(10.0, duration / 3)
+        first = [v for m, v in lat.items() if sent[m] - start < window]
+        last = [v for m, v in lat.items() if sent[m] - start >= duration - window]
+        if first and last:
+            f, la = statistics.median(first), statistics.median(last)
+            row.update(first_p50_ms=_ms(f), last_p50_ms=_ms(la), growing=la > 1.5 * f and la - f > 0.1)
+    row.update(extra)
+    return row
+
+
+def _per_cpu(d: dict) -> float | None:
+    """msgs per CPU-second of the phase (robust to other load on a shared machine)."""
+    n = d.get("rows", d.get("msgs"))
+    return n / d["cpu_s"] if d.get("cpu_s") else None
+
+
+def _cpu_cols(d: dict) -> dict:
+    pc = _per_cpu(d)
+    return {"cpu_s": round(d["cpu_s"], 1), "msgs_per_cpu_s": round(pc, 2) if pc else None}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def _backlog_note(b: dict) -> str:
+    missing = f"ONLY {b['rows']} of {b['n']} rows within the timeout; " if b["rows"] < b["n"] else ""
+    return f"{missing}enqueue took {b['enqueue_s']:.2f}s; queues idle {b['idle_after_s']:.0f}s after the last row"
+
+
+def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult, rate: float, duration: float,
+           alone: dict, naive: dict, rss: tuple[float, list[float]], summaries: str) -> list[dict]:
+    """The rows ``bench/__main__.py`` prints (see the module docstring for each)."""
+    rows = [{"bench": "e2e", "phase": f"backlog -c {c}", "msgs": back["rows"], "seconds": round(back["seconds"], 2),
+             "msgs_per_s": round(back["msgs_per_s"], 1), **_cpu_cols(back), "note": _backlog_note(back)}]
+    if other:
+        oc, ob = other
+        rows.append({"bench": "e2e", "phase": f"backlog -c {oc}", "msgs": ob["rows"], "seconds": round(ob["seconds"], 2),
+                     "msgs_per_s": round(ob["msgs_per_s"], 1), **_cpu_cols(ob), "note": _backlog_note(ob)})
+    sent = st.sent
+    missing = len(sent) - len(st.committed)
+    produced = f"{len(sent)} sent at {rate:.1f}/s (achieved {len(sent) / st.produced_s:.1f}/s) for {st.produced_s:.0f}s"
+    lat_row = {m: st.committed[m] - sent[m] for m in st.committed}
+    lat_seen = {m: st.seen[m] - sent[m] for m in st.seen}
+    lat_alert = {m: st.alerted[m] - sent[m] for m in st.alerted}
+    rows.append(_latency_row("steady: event -> row", lat_row, sent, st.start, duration,
+                             note=f"{produced}; {missing} rows missing after drain; queues idle {st.idle_after_s:.0f}s later; "
+                                  f"whole run: {summaries}"))
+    rows.append(_latency_row("steady: event -> visible (poll)", lat_seen, sent, st.start, duration,
+                             note=f"poll every {POLL_S}s"))
+    rows.append(_latency_row("steady: event -> alert", lat_alert, sent, st.start, duration,
+                             note=f"Redis stream entry time; {len(lat_alert)} alerts, {st.toxic_rows} rows with "
+                                  f"toxicity_score >= the default threshold"))
+    rows.append({"bench": "e2e", "phase": "analyzers alone", "msgs": alone["msgs"], "seconds": round(alone["seconds"], 2),
+                 "msgs_per_s": round(alone["msgs_per_s"], 1), **_cpu_cols(alone),
+                 "note": f"Enricher.enrich_batch, batches of {alone['batch']}"})
+    rows.append({"bench": "e2e", "phase": "naive per-message", "msgs": naive["msgs"], "seconds": round(naive["seconds"], 2),
+                 "msgs_per_s": round(naive["msgs_per_s"], 1), **_cpu_cols(naive),
+                 "note": f"{naive['rows']} rows; langdetect, 4x MiniLM batch 1, full spaCy, INSERT+COMMIT each"})
+    main_mb, pool_mb = rss
+    p95 = percentiles(list(lat_row.values()))
+    ratios = [
+        ("e2e backlog / naive", back["msgs_per_s"] / naive["msgs_per_s"] if naive["msgs_per_s"] else None, f">= {TARGET_VS_NAIVE:g}"),
+        ("e2e backlog / analyzers alone", back["msgs_per_s"] / alone["msgs_per_s"] if alone["msgs_per_s"] else None,
+         f">= {TARGET_VS_ANALYZERS:g}"),
+        ("e2e backlog / naive, per CPU-s", _ratio(_per_cpu(back), _per_cpu(naive)), f">= {TARGET_VS_NAIVE:g}"),
+        ("e2e backlog / analyzers alone, per CPU-s", _ratio(_per_cpu(back), _per_cpu(alone)), f">= {TARGET_VS_ANALYZERS:g}"),
+        ("steady p95 event -> row (ms)", _ms(p95[1]) if p95 else None, f"<= {TARGET_P95_MS:g}"),
+        ("max RSS per pool process (MiB)", round(max(pool_mb), 0) if pool_mb else None, f"<= {TARGET_RSS_MB:g}"),
+    ]
+    if other:
+        ratios.append((f"backlog -c {other[0]} / -c {c}",
+                       other[1]["msgs_per_s"] / back["msgs_per_s"] if back["msgs_per_s"] else None,
+                       ">= 1" if other[0] == 2 else "<= 1"))
+    for name, value, target in ratios:
+        if value is None:
+            met = None
+        elif target.startswith(">="):
+            met = value >= float(target[3:])
+        else:
+            met = value <= float(target[3:])
+        rows.append({"bench": "e2e", "phase": name, "value": round(value, 2) if isinstance(value, float) else value,
+                     "target": target, "met": met})
+    rows.append({"bench": "e2e", "phase": "RSS", "note": f"worker main {main_mb:.0f} MiB; pool processes "
+                                                          f"{', '.join(f'{m:.0f}' for m in pool_mb)} MiB"})
+    return rows
+
+
+def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: int = 1, compare_concurrency: bool = True,
+        naive_messages: int = 300, rate: float | None = None, settings: Settings | None = None) -> list[dict]:
+    """Every phase of the module docstring in one go; rows for ``bench/__main__.py``."""
+    from workers.app import create_app
+
+    if concurrency not in (1, 2) and compare_concurrency:
+        raise ValueError("--compare-concurrency compares -c 1 and -c 2")
+    env = open_env(settings or Settings())
+    app = create_app(env.settings)
+    try:
+        with psycopg.connect(env.database_url, autocommit=True) as conn:
+            platform = Platform.create(conn)
+            texts = message_mix(messages)
+            _log(f"starting worker -c {concurrency} and beat (default settings, queue {env.settings.queue!r})")
+            stack = start_stack(env.settings, concurrency)
+            try:
+                back = backlog(conn, app, platform, texts, timeout_s=max(120.0, messages / 5))
+                _log(f"backlog: {back['rows']}/{messages} rows in {back['seconds']:.1f}s = {back['msgs_per_s']:.1f} msgs/s, "
+                     f"{back['cpu_s']:.0f} CPU-s")
+                rss = pool_rss_mb(stack)
+                back["idle_after_s"] = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
+                if not back["msgs_per_s"]:
+                    raise RuntimeError(f"backlog: no rows committed; worker log:\n{stack.worker.log()[-3000:]}")
+                steady_rate = rate or 0.5 * back["msgs_per_s"]
+                _log(f"steady: {steady_rate:.1f} msgs/s for {duration:.0f}s")
+                st = steady(env, conn, app, platform, texts, steady_rate, duration,
+                            drain_timeout_s=max(60.0, 2 * duration))
+                p = percentiles([st.committed[m] - st.sent[m] for m in st.committed])
+                if p:
+                    _log(f"steady: {len(st.committed)}/{len(st.sent)} rows, event -> row p50/p95/p99 "
+                         f"{p[0] * 1000:.0f}/{p[1] * 1000:.0f}/{p[2] * 1000:.0f} ms, {len(st.alerted)} alerts")
+                summaries = summary_counts(conn, platform, stack.worker.log())
+                st.idle_after_s = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
+            finally:
+                stack.stop()
+            other = None
+            if compare_concurrency:
+                oc = 2 if concurrency == 1 else 1
+                _log(f"backlog again with -c {oc}")
+                stack = start_stack(env.settings, oc)
+                try:
+                    ob = backlog(conn, app, platform, texts, timeout_s=max(120.0, messages / 5))
+                    ob["idle_after_s"] = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
+                finally:
+                    stack.stop()
+                _log(f"backlog -c {oc}: {ob['rows']}/{messages} rows, {ob['msgs_per_s']:.1f} msgs/s, {ob['cpu_s']:.0f} CPU-s")
+                other = (oc, ob)
+            _log("analyzers alone (in-process)")
+            alone = analyzers_alone(env.settings, texts)
+            _log(f"analyzers alone: {alone['msgs_per_s']:.1f} msgs/s, {alone['cpu_s']:.0f} CPU-s; "
+                 f"naive baseline on {naive_messages} messages")
+            from bench.e2e_naive import run_naive
+
+            naive = run_naive(env.database_url, env.settings, back["ids"][: max(1, naive_messages)])
+            _log(f"naive: {naive['msgs_per_s']:.2f} msgs/s, {naive['cpu_s']:.0f} CPU-s")
+        return report(concurrency, back, other, st, steady_rate, duration, alone, naive, rss, summaries)
+    finally:
+        app.close()
+        env.close()
+
+
+def add_arguments(p: argparse.ArgumentParser, *, messages: bool = True) -> None:
+    """The e2e options (``bench/__main__.py`` adds its shared ``--messages`` itself)."""
+    if messages:
+        p.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="backlog events (default 2000)")
+    p.add_argument("--duration", type=float, default=60.0, help="e2e: seconds of steady arrivals (default 60)")
+    p.add_argument("--concurrency", "-c", type=int, choices=(1, 2), default=1, help="e2e: worker -c (default 1)")
+    p.add_argument("--compare-concurrency", action=argparse.BooleanOptionalAction, default=True,
+                   help="e2e: run the backlog phase again with the other -c (1 <-> 2); default on")
+    p.add_argument("--naive-messages", type=int, default=300, help="e2e: messages through the naive baseline (default 300)")
+    p.add_argument("--rate", type=float, default=None, help="e2e: steady msgs/s (default: half the backlog rate)")
+
+
+def kwargs_from(a: argparse.Namespace, messages: int | None) -> dict:
+    """``run()`` keyword arguments from parsed :func:`add_arguments` options."""
+    return {"messages": messages or DEFAULT_MESSAGES, "duration": a.duration, "concurrency": a.concurrency,
+            "compare_concurrency": a.compare_concurrency, "naive_messages": a.naive_messages, "rate": a.rate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.e2e``."""
+    from bench.__main__ import print_table
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    a = p.parse_args(argv)
+    print_table("e2e", run(**kwargs_from(a, a.messages)))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""``python -m bench --only e2e`` at a tiny size, so the benchmark cannot rot: every
+phase runs against its own private embedded services with a real worker and beat, and
+real numbers come out (rows committed for every event, positive ordered latencies,
+alerts for the toxic messages, the naive baseline's rows in the database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import e2e
+from enrichment_ai.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(240)
+def test_e2e_bench_tiny_run_reports_measured_numbers() -> None:
+    # URLs forced unset: the benchmark starts private servers, never the session's Redis
+    # (whose test worker would consume the benchmark's events)
+    rows = e2e.run(messages=40, duration=5, naive_messages=8, compare_concurrency=False,
+                   settings=Settings(database_url=None, redis_url=None))
+    by = {r["phase"]: r for r in rows}
+
+    backlog = by["backlog -c 1"]
+    assert backlog["msgs"] == 40 and backlog["msgs_per_s"] > 0 and backlog["seconds"] > 0
+    assert backlog["cpu_s"] > 0 and backlog["msgs_per_cpu_s"] > 0  # the worker's CPU is seen
+
+    steady = by["steady: event -> row"]
+    sent = int(steady["note"].split(" sent")[0])
+    assert sent >= 5 and steady["msgs"] == sent and " 0 rows missing" in steady["note"]
+    assert 0 < steady["p50_ms"] <= steady["p95_ms"] <= steady["p99_ms"] < 60_000
+    visible = by["steady: event -> visible (poll)"]
+    assert visible["msgs"] == sent and visible["p50_ms"] > 0
+    alert = by["steady: event -> alert"]
+    assert alert["msgs"] >= 1 and alert["p50_ms"] > 0  # an explicit insult is in every sample of 3+
+
+    assert by["analyzers alone"]["msgs"] == 40 and by["analyzers alone"]["msgs_per_s"] > 0
+    naive = by["naive per-message"]
+    assert naive["msgs"] == 8 and naive["msgs_per_s"] > 0 and naive["note"].startswith("8 rows")
+
+    # the ratio is of the unrounded rates; the rows show them to 0.1 msgs/s
+    b, n = backlog["msgs_per_s"], naive["msgs_per_s"]
+    assert (b - 0.05) / (n + 0.05) - 0.01 <= by["e2e backlog / naive"]["value"] <= (b + 0.05) / max(n - 0.05, 1e-9) + 0.01
+    assert by["steady p95 event -> row (ms)"]["value"] == steady["p95_ms"]
+    rss = by["max RSS per pool process (MiB)"]["value"]
+    assert 100 < rss < 8192 and isinstance(by["max RSS per pool process (MiB)"]["met"], bool)
