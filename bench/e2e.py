@@ -47,8 +47,9 @@ f. **naive**: :mod:`bench.e2e_naive` on the first ``naive_messages`` backlog mes
 Each throughput phase also reports the CPU seconds it cost the whole local stack (this
 process and every descendant: worker, pool processes, beat, the embedded PostgreSQL and
 its backends, Redis; psutil) and msgs per CPU-second, with the ratios on that basis too:
-on a shared, loaded machine wall-clock phases taken minutes apart see different load,
-CPU cost per message much less so.
+on a shared, loaded machine wall-clock phases taken minutes apart see different load;
+CPU cost per message is less sensitive to that, though not immune (contended cores also
+do less per CPU-second).
 
 Between the worker phases the run waits (at most 120 s) until the broker is idle — the
 follow-up work batches enqueue (summaries) done — so one phase's leftovers do not load
