@@ -12,7 +12,9 @@ import sys
 import traceback
 
 #: benchmark name -> module under bench/ (explicit registry)
-MODULES: dict[str, str] = {"analyzers": "bench.analyzers", "rollup": "bench.rollup"}
+MODULES: dict[str, str] = {"analyzers": "bench.analyzers", "rollup": "bench.rollup", "chaos": "bench.chaos"}
+#: run only when asked for (``--only chaos`` / ``make chaos``): minutes of fault injection
+ON_REQUEST = {"chaos"}
 
 
 def print_table(name: str, rows: list[dict]) -> None:
@@ -33,15 +35,19 @@ def print_table(name: str, rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=sorted(MODULES), action="append", help="run only these benchmarks")
-    p.add_argument("--messages", type=int, default=200_000, help="rollup benchmark size (default 200000; 1000000 for the headline)")
+    p.add_argument("--messages", type=int, default=None,
+                   help="rollup benchmark size (default 200000; 1000000 for the headline); "
+                        "chaos: messages per scenario (default 3000)")
+    p.add_argument("--scenario", action="append", help="chaos: run only these scenarios (default all)")
     p.add_argument("--days", type=int, default=90,
                    help="rollup benchmark: UTC days the messages span (default 90 = the reputation window)")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args(argv)
-    kwargs = {"rollup": {"messages": a.messages, "repeats": a.repeats, "days": a.days},
-              "analyzers": {"repeats": a.repeats}}
+    kwargs = {"rollup": {"messages": a.messages or 200_000, "repeats": a.repeats, "days": a.days},
+              "analyzers": {"repeats": a.repeats},
+              "chaos": {"messages": a.messages or 3000, "only": a.scenario}}
     failed = 0
-    for name in a.only or MODULES:
+    for name in a.only or [m for m in MODULES if m not in ON_REQUEST]:
         try:
             rows = importlib.import_module(MODULES[name]).run(**kwargs.get(name, {}))
         except Exception:  # noqa: BLE001 - report and go on with the other benchmarks
