@@ -34,8 +34,9 @@ dropped, and an innocent message is quarantined only if it dies three times alon
 
 Backpressure: a batch that failed on a transient error (database or broker down) trips
 a :class:`~workers.breaker.CircuitBreaker`; while it is open the consumer stops
-consuming its queues and holds what it buffered, so an outage is probed by one batch
-per backoff period instead of hammered by every queued event.
+consuming its queues and holds what it buffered; when it half-opens one batch probes
+and the rest waits for its outcome, so an outage is probed by one batch per backoff
+period instead of hammered by every queued event.
 
 Pending markers: every event the consumer hands to the pool is marked pending in Redis
 for the visibility timeout, so the sweeper does not re-enqueue it while it is in flight.
@@ -124,6 +125,8 @@ class BatchTask(Task):
     flush_interval: float = 0.25
     #: pool-process deaths (the last one with the event running alone) before quarantine
     worker_lost_limit: int = 2
+    #: batches handed to the pool and not yet reported back (consumer side)
+    _outstanding: int = 0
 
     def run(self, events: list[Event]) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -198,6 +201,12 @@ class BatchTask(Task):
         pending_timer: list = []  # the flush timer entry, at most one
         breaker = CircuitBreaker()
         paused: list[str] = []  # queues we stopped consuming while the breaker is open
+        probing: list[bool] = []  # non-empty while a half-open probe batch is out
+        # Batches handed to the pool at once: one per process. The rest waits here, where
+        # the breaker can hold it and a lost process takes only the batch it ran; the pool's
+        # own queue would take everything buffered out of our hands.
+        capacity = max(1, int(getattr(pool, "num_processes", None) or getattr(pool, "limit", None) or 1))
+        task._outstanding = 0
 
         def flush() -> None:
             while pending_timer:
@@ -206,9 +215,11 @@ class BatchTask(Task):
                 if buffer:
                     pending_timer.append(timer.call_at(breaker.open_until, flush))
                 return
-            while buffer:
+            while buffer and not probing and task._outstanding < capacity:
                 chunk = buffer[: task.flush_every]
                 del buffer[: task.flush_every]
+                if breaker.failures:  # half-open: this batch probes; the rest waits for its outcome
+                    probing.append(True)
                 task._dispatch_fresh(pool, chunk)
 
         def add(req) -> None:
@@ -248,10 +259,15 @@ class BatchTask(Task):
             flush()
 
         def on_outcome(status: str | None) -> None:
+            was_probing = bool(probing)
+            probing.clear()
             if status in ("retry", "requeue"):
                 pause(breaker.trip())
-            elif status == "done":
+                return
+            if status in ("done", "failed"):  # the services answered
                 breaker.reset()
+            if buffer or was_probing:
+                flush()
 
         task._on_outcome = on_outcome  # per consumer; the pool results report here
         task._inflight = Counter()  # event key -> batches in the pool holding it
@@ -344,7 +360,11 @@ class BatchTask(Task):
         if inflight is not None:
             inflight.update(keys)
 
+        if hasattr(self, "_outstanding"):
+            self._outstanding += 1
+
         def on_return(result) -> None:
+            self._outstanding -= 1
             status = result.get("status") if isinstance(result, dict) else None
             if status == "requeue":
                 for r in reqs:
@@ -358,10 +378,14 @@ class BatchTask(Task):
                 outcome(status)
 
         def on_error(exc_info) -> None:  # the pool process was lost mid-batch
+            self._outstanding -= 1
             log.error("%s: pool process lost with a batch of %d: %r (requeue=%s)",
                       self.name, len(reqs), getattr(exc_info, "exception", exc_info), requeue_lost)
             self._after_worker_lost(pool, reqs, events, rerun=requeue_lost)  # re-counts its re-runs
             self._settled(pool, keys)
+            outcome = getattr(self, "_on_outcome", None)
+            if outcome is not None:
+                outcome("lost")
 
         pool.apply_async(run_batch_in_pool, (self, events), callback=on_return, error_callback=on_error)
 
@@ -388,7 +412,9 @@ class BatchTask(Task):
         client = self.markers_redis()
         if client is not None:
             try:
-                markers.record_suspects(client, dict.fromkeys(self._keys(events), lost), alone=len(events) == 1)
+                keys = self._keys(events)
+                markers.record_suspects(client, dict.fromkeys(keys, lost), alone=len(events) == 1)
+                markers.mark_pending(client, keys, self.pending_ttl_s)  # still on its way: re-run here
             except Exception as exc:  # noqa: BLE001 - the split below still isolates it
                 log.warning("%s: could not record suspects: %r", self.name, exc)
         if not rerun:

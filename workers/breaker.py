@@ -2,7 +2,7 @@
 
 Plain state, no I/O, so it is unit-testable; :mod:`workers.batching` drives it from the
 consumer's event loop. A batch that failed on a transient error (``retry``/``requeue``)
-:meth:`trip`\\ s it: it opens for a backoff (1 s, 2 s, 4 s … ``cap``, jittered). While
+:meth:`trip`\\ s it: it opens for a backoff (1 s, 2 s, 4 s, 8 s = ``cap``, jittered). While
 open, the consumer stops consuming its queue and holds what it already buffered. When
 the backoff ends it is half-open: consumption resumes and the next batch decides —
 a success :meth:`reset`\\ s it, another failure opens it for twice as long.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 class CircuitBreaker:
     """Consecutive-failure breaker with exponential, jittered open periods."""
 
-    cap_s: float = 16.0
+    cap_s: float = 8.0
     failures: int = 0
     open_until: float = 0.0
     clock: object = field(default=time.monotonic, repr=False)
