@@ -66,6 +66,7 @@ class Rig:
         self.worker: Child | None = None
         self.beat: Child | None = None
         self.worker_kills = 0
+        self.worker_crashes = 0
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -132,6 +133,14 @@ class Rig:
 
     def log(self) -> str:
         return self.worker.log() if self.worker else ""
+
+    def supervise(self) -> None:
+        """Restart a worker that exited, as docker-compose's ``restart: unless-stopped``
+        does (counted in ``worker_crashes``: kombu's Redis transport can die with an
+        AttributeError when the broker vanishes while messages are unacked)."""
+        if self.worker is not None and self.worker.proc.poll() is not None:
+            self.worker_crashes += 1
+            self.start_worker()
 
     # --- data and events ---------------------------------------------------------------
 
@@ -244,6 +253,7 @@ class Rig:
         complete = settled = None
         n = len(ids)
         while time.monotonic() - t0 < timeout_s:
+            self.supervise()
             if tick is not None:
                 tick(time.monotonic() - t0)
             if complete is None and self.done(ids) == n:
@@ -330,7 +340,8 @@ def scenario(rig: Rig, name: str, n: int, timeout_s: float) -> dict[str, Any]:
         "failed batches": f["failed_batches"], "sweep re-enqueued": f["sweeps_reenqueued"],
         "outage s": round(outage, 1),
     }
-    rig.worker_kills = 0
+    row["worker crashes"] = rig.worker_crashes
+    rig.worker_kills = rig.worker_crashes = 0
     return row
 
 

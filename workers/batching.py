@@ -38,8 +38,14 @@ consuming its queues and holds what it buffered; when it half-opens one batch pr
 and the rest waits for its outcome, so an outage is probed by one batch per backoff
 period instead of hammered by every queued event.
 
-Pending markers: every event the consumer hands to the pool is marked pending in Redis
-for the visibility timeout, so the sweeper does not re-enqueue it while it is in flight.
+Pending markers: every event the consumer receives is marked pending in Redis (one
+round trip per 50 ms of arrivals) for the visibility timeout, and again when it is
+handed to the pool, so the sweeper does not re-enqueue it while it is buffered or in
+flight.
+
+Flow control: the consumer hands the pool at most one batch per process; the rest waits
+in its buffer (unacked, counted by the prefetch limit), where the breaker can hold it
+and a dying process can only take the batch it was running.
 
 Retries: the pool-side wrapper catches :func:`transient_errors` and re-publishes every
 event of the batch with ``retries + 1`` and an exponential countdown *before* the
@@ -222,7 +228,28 @@ class BatchTask(Task):
                     probing.append(True)
                 task._dispatch_fresh(pool, chunk)
 
+        unmarked: list = []  # received, not yet marked pending (marked in one round trip)
+
+        def mark_received() -> None:
+            reqs, keys = list(unmarked), []
+            unmarked.clear()
+            for r in reqs:
+                k = task.event_key(*task._args_kwargs(r))
+                if k is not None:
+                    keys.append(k)
+            client = task.markers_redis()
+            if client is not None and keys:
+                try:
+                    markers.mark_pending(client, keys, task.pending_ttl_s)
+                except Exception as exc:  # noqa: BLE001 - the sweeper may re-send some; harmless
+                    log.warning("%s: could not mark events pending: %r", task.name, exc)
+
         def add(req) -> None:
+            # Out of the queue, not yet in the pool: mark it pending now, or the sweeper
+            # would take a buffered event for a lost one.
+            if not unmarked:
+                timer.call_after(0.05, mark_received)
+            unmarked.append(req)
             buffer.append(req)
             if len(buffer) >= task.flush_every:
                 flush()
