@@ -268,8 +268,11 @@ class BatchTask(Task):
             if tc is None or paused:
                 return
             paused.extend(q.name for q in tc.queues)
-            for name in paused:
-                tc.cancel_by_queue(name)
+            try:
+                for name in paused:
+                    tc.cancel_by_queue(name)
+            except Exception as exc:  # noqa: BLE001 - the connection is going: Celery rebuilds it
+                log.warning("%s: could not pause consuming: %r", task.name, exc)
             log.warning("%s: transient failure; circuit open, not fetching from %s for %.1f s",
                         task.name, ",".join(paused), seconds)
             timer.call_after(seconds, resume)
@@ -278,10 +281,13 @@ class BatchTask(Task):
             tc, names = consumer.task_consumer, list(paused)
             paused.clear()
             if tc is not None:
-                for name in names:
-                    if not tc.consuming_from(name) and name in app.amqp.queues:
-                        tc.add_queue(app.amqp.queues[name])
-                tc.consume()
+                try:
+                    for name in names:
+                        if not tc.consuming_from(name) and name in app.amqp.queues:
+                            tc.add_queue(app.amqp.queues[name])
+                    tc.consume()
+                except Exception as exc:  # noqa: BLE001 - broker gone: the rebuilt consumer consumes all
+                    log.warning("%s: could not resume consuming: %r", task.name, exc)
             log.info("%s: circuit half-open, fetching again", task.name)
             flush()
 
