@@ -399,16 +399,17 @@ class BatchTask(Task):
         def on_return(result) -> None:
             self._outstanding -= 1
             status = result.get("status") if isinstance(result, dict) else None
-            if status == "requeue":
+            try:
                 for r in reqs:
-                    r.reject(requeue=True)
-            else:
-                for r in reqs:
-                    r.acknowledge()
-            self._settled(pool, keys)
-            outcome = getattr(self, "_on_outcome", None)
-            if outcome is not None:
-                outcome(status)
+                    try:
+                        r.reject(requeue=True) if status == "requeue" else r.acknowledge()
+                    except Exception:  # noqa: BLE001 - one bad ack must not strand the others
+                        log.exception("%s: could not ack/requeue %s", self.name, r.id)
+            finally:  # parked copies and the buffer must move on whatever happened above
+                self._settled(pool, keys)
+                outcome = getattr(self, "_on_outcome", None)
+                if outcome is not None:
+                    outcome(status)
 
         def on_error(exc_info) -> None:  # the pool process was lost mid-batch
             self._outstanding -= 1
