@@ -306,12 +306,14 @@ def scenario(rig: Rig, name: str, n: int, timeout_s: float) -> dict[str, Any]:
     tick = None
     if name == "pool kills":
         kills = max(2, round(12 * n / 3000))
-        state = {"kills": 0, "worker_killed": False}
+        state = {"kills": 0, "worker_killed": False, "last": 0.0}
 
         def tick(elapsed: float) -> None:
             if state["kills"] < kills and elapsed > 2 + 4 * state["kills"] and rig.kill_pool_process():
                 state["kills"] += 1
-            if not state["worker_killed"] and state["kills"] >= kills // 2 and rig.done(ids) < n:
+                state["last"] = elapsed
+            elif (not state["worker_killed"] and state["kills"] >= kills // 2 and rig.done(ids) < n
+                  and elapsed > state["last"] + 3):  # the consumer has logged the pool death
                 state["worker_killed"] = True
                 rig.kill_worker()
 
