@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install run demo test test-unit bench clean
+.PHONY: install run demo test test-unit bench chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test-unit: $(STAMP)
 ## Benchmarks: medians and ratios against a baseline run side by side.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## Fault injection at scale (private services, worker -c 2 + beat, 3000 messages per
+## scenario): settle time, extra analyses, lost, duplicates, process deaths per scenario.
+## CHAOS_ARGS="--messages 600" for a quick run.
+chaos: $(STAMP)
+	nice -n 19 $(BIN)/python -m bench --only chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf .enrichment .pytest_cache .hypothesis

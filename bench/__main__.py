@@ -14,7 +14,10 @@ import traceback
 from bench import e2e
 
 #: benchmark name -> module under bench/ (explicit registry)
-MODULES: dict[str, str] = {"analyzers": "bench.analyzers", "rollup": "bench.rollup", "e2e": "bench.e2e"}
+MODULES: dict[str, str] = {"analyzers": "bench.analyzers", "rollup": "bench.rollup", "e2e": "bench.e2e",
+                           "chaos": "bench.chaos"}
+#: run only when asked for (``--only chaos`` / ``make chaos``): minutes of fault injection
+ON_REQUEST = {"chaos"}
 
 
 def print_table(name: str, rows: list[dict]) -> None:
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=sorted(MODULES), action="append", help="run only these benchmarks")
     p.add_argument("--messages", type=int, default=None,
                    help="size of the selected benchmarks: rollup messages (default 200000; 1000000 for the "
-                        "headline), e2e backlog events (default 2000)")
+                        "headline), e2e backlog events (default 2000), chaos messages per scenario (default 3000)")
+    p.add_argument("--scenario", action="append", help="chaos: run only these scenarios (default all)")
     p.add_argument("--days", type=int, default=90,
                    help="rollup benchmark: UTC days the messages span (default 90 = the reputation window)")
     p.add_argument("--repeats", type=int, default=3)
@@ -45,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     kwargs = {"rollup": {"messages": a.messages or 200_000, "repeats": a.repeats, "days": a.days},
               "analyzers": {"repeats": a.repeats},
-              "e2e": e2e.kwargs_from(a, a.messages)}
+              "e2e": e2e.kwargs_from(a, a.messages),
+              "chaos": {"messages": a.messages or 3000, "only": a.scenario}}
     failed = 0
-    for name in a.only or MODULES:
+    for name in a.only or [m for m in MODULES if m not in ON_REQUEST]:
         try:
             rows = importlib.import_module(MODULES[name]).run(**kwargs.get(name, {}))
         except Exception:  # noqa: BLE001 - report and go on with the other benchmarks

@@ -147,7 +147,9 @@ def _pg_bin() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
-def _start_postgres(pgdata: Path, sock_dir: Path) -> tuple[subprocess.Popen, str]:
+def _start_postgres(pgdata: Path, sock_dir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start PostgreSQL on ``pgdata`` (initdb first if new); ``port`` (default: a free one)
+    lets a restart keep its URL (tests/reliability, bench/chaos.py)."""
     user = _pg_run_user()
     pgdata.mkdir(parents=True, exist_ok=True)
     if user is not None:
@@ -168,7 +170,7 @@ def _start_postgres(pgdata: Path, sock_dir: Path) -> tuple[subprocess.Popen, str
         if res.returncode != 0:
             shutil.rmtree(pgdata, ignore_errors=True)
             raise ServiceError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
-    port = _free_port()
+    port = port or _free_port()
     log_path = pgdata / "server.log"
     with open(log_path, "ab") as log:
         if user is not None:

@@ -6,7 +6,11 @@ decodes the events and handles acks/retries around it):
 1. decode the ids — a malformed one is recorded in ``rejected_events``
    (``malformed_id``), never an error;
 2. ONE ``fetch_messages`` for the batch — unknown ids (``not_found``) and deleted
-   messages (``deleted``) become recorded skips;
+   messages (``deleted``) become recorded skips — and ONE ``analysis_state`` probe:
+   a message that already has a row for this model version is a redelivery, acked
+   without recomputing (counted in ``already``; ``recompute`` ids — an explicit re-score
+   or backfill — are analysed anyway), and one quarantined earlier (a ``worker_lost``
+   skip) is not analysed again;
 3. ONE ``Enricher.enrich_batch`` call for the remaining texts (empty, emoji-only …
    texts are the enricher's to judge: it returns a skipped :class:`Analysis` with a
    reason, which is stored like any other row);
@@ -54,6 +58,8 @@ class BatchOutcome:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (raw id, reason)
     alerts: int = 0
     due_channels: list[UUID] = field(default_factory=list)
+    #: redelivered events whose message already had a row for this version (not recomputed)
+    already: list[UUID] = field(default_factory=list)
     #: seconds per stage (fetch, analyse, write, alerts, summaries_due, total)
     timings: dict[str, float] = field(default_factory=dict)
     committed_at: float | None = None  # unix time of the commit
@@ -68,7 +74,7 @@ class BatchOutcome:
     def summary(self) -> str:
         """One log line."""
         return (f"batch {self.batch_id}: {self.size} events, {len(self.analysed)} analysed, "
-                f"{len(self.skipped)} skipped, {self.alerts} alerts, "
+                f"{len(self.skipped)} skipped, {len(self.already)} already analysed, {self.alerts} alerts, "
                 f"{len(self.due_channels)} channels due a summary")
 
 
@@ -90,11 +96,14 @@ def decode_ids(raw_ids: Iterable[Any]) -> tuple[list[UUID], list[tuple[str, str]
 
 
 def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
-                  redis=None, quarantined: Iterable[Any] = ()) -> BatchOutcome:
+                  redis=None, quarantined: Iterable[Any] = (),
+                  recompute: Iterable[Any] = ()) -> BatchOutcome:
     """Analyse one batch of message ids into ``ai_analysis`` (see module docstring).
 
     ``quarantined`` ids (also in ``raw_ids``) are not analysed: they are recorded as
     :data:`WORKER_LOST` skips (they repeatedly killed the process analysing them).
+    ``recompute`` ids are analysed even if a row (or a ``worker_lost`` skip) exists for
+    this model version; any other id with one is not recomputed.
 
     Raises only for infrastructure failures (DB/Redis), which the caller retries;
     nothing here depends on Celery.
@@ -110,7 +119,10 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
         log.warning("skip %s: malformed message id", raw)
 
     poison = set(decode_ids(quarantined)[0])
+    forced = set(decode_ids(recompute)[0])
     messages = store.fetch_messages(conn, ids) if ids else {}
+    state = store.analysis_state(conn, [i for i in ids if i not in forced and i not in poison],
+                                 enricher.model_version) if ids else {}
     skips: list[tuple[UUID, str]] = []
     live: list[Message] = []
     for mid in ids:
@@ -121,6 +133,10 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
             skips.append((mid, NOT_FOUND))
         elif msg.deleted:
             skips.append((mid, DELETED))
+        elif state.get(mid) == store.ANALYSED:
+            outcome.already.append(mid)
+        elif state.get(mid) == WORKER_LOST:
+            skips.append((mid, WORKER_LOST))  # quarantined before: bumps its attempts
         else:
             live.append(msg)
     outcome.timings["fetch"] = clock.lap()

@@ -15,13 +15,37 @@ Acknowledgement, in the consumer process, after the pool reports back:
 * the consumer itself died -> nothing was acked; Redis redelivers after the
   visibility timeout.
 
-Poison messages: a batch whose pool process died is not requeued as it was. Each of its
-events is re-published on its own with a ``worker_lost`` count in its headers, and an
-event with such a count is always run alone, so one message that kills its process
-(segfault, OOM) cannot take its batch-mates down again. An event whose process died
-while it ran alone, after an earlier loss (:attr:`BatchTask.worker_lost_limit`), is
-re-published with ``quarantine`` set: the task records a ``worker_lost`` skip for it
-instead of analysing it, and the sweeper leaves it alone. No crash loop, nothing dropped.
+Poison messages (a message whose analysis kills the process: segfault, OOM). When a
+pool process dies, the consumer — which still holds the lost batch's requests, unacked —
+at once records every event of the batch as *suspect* in Redis (:mod:`workers.markers`)
+and re-dispatches the batch itself to the pool, split: a batch of n > 4 into groups of
+about sqrt(n), a smaller batch or a group that dies again into single events, and a
+single event that dies again is *quarantined*: dispatched with ``quarantine`` set, so
+the task records a ``worker_lost`` skip for it instead of analysing it. Nothing goes
+back through the broker and nothing is acked before its group ran. A poison message
+thus costs at most 3 process deaths (its batch, its group, itself) and its batch about
+2*sqrt(n) runs (16 for a batch of 64), where halving would cost log2(n) + 1 deaths
+(7 for 64): a death costs a process restart and a model reload, so depth matters more
+than the few extra runs. Before batching any event the consumer looks up its suspect
+count (one ``MGET`` per batch), so a copy of a suspect that arrives later (sweeper,
+visibility-timeout redelivery, the platform) is run alone, or quarantined right away
+when it already died alone. A suspect that commits is cleared. No crash loop, nothing
+dropped, and an innocent message is quarantined only if it dies three times alone.
+
+Backpressure: a batch that failed on a transient error (database or broker down) trips
+a :class:`~workers.breaker.CircuitBreaker`; while it is open the consumer stops
+consuming its queues and holds what it buffered; when it half-opens one batch probes
+and the rest waits for its outcome, so an outage is probed by one batch per backoff
+period instead of hammered by every queued event.
+
+Pending markers: every event the consumer receives is marked pending in Redis (one
+round trip per 50 ms of arrivals) for the visibility timeout, and again when it is
+handed to the pool, so the sweeper does not re-enqueue it while it is buffered or in
+flight.
+
+Flow control: the consumer hands the pool at most one batch per process; the rest waits
+in its buffer (unacked, counted by the prefetch limit), where the breaker can hold it
+and a dying process can only take the batch it was running.
 
 Retries: the pool-side wrapper catches :func:`transient_errors` and re-publishes every
 event of the batch with ``retries + 1`` and an exponential countdown *before* the
@@ -33,13 +57,16 @@ no crash loop.
 Why not ``celery-batches``: it pins ``celery<5.7`` (we pin 5.7.0), acks a failed
 batch like a successful one (losing it), has no per-event retry, and flushes on a
 repeating timer rather than a max wait from the first buffered event. This module is
-the same mechanism (a custom ``Strategy``) in ~150 lines with those points fixed.
+the same mechanism (a custom ``Strategy``) with those points fixed.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +78,8 @@ from celery.worker.strategy import hybrid_to_proto2, proto1_to_proto2
 from kombu.asynchronous.timer import to_timestamp
 
 from enrichment_ai.observability import metrics
+from workers import markers
+from workers.breaker import CircuitBreaker
 
 log = logging.getLogger("enrichment.batching")
 
@@ -105,6 +134,8 @@ class BatchTask(Task):
     flush_interval: float = 0.25
     #: pool-process deaths (the last one with the event running alone) before quarantine
     worker_lost_limit: int = 2
+    #: batches handed to the pool and not yet reported back (consumer side)
+    _outstanding: int = 0
 
     def run(self, events: list[Event]) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -121,39 +152,164 @@ class BatchTask(Task):
                           self.name, ev.kwargs, ev.retries)
                 metrics.EVENTS_GIVEN_UP.labels(self.name).inc()
                 continue
-            self.apply_async(args=ev.args, kwargs=ev.kwargs, countdown=backoff_s(ev.retries),
-                             retries=ev.retries + 1)
+            countdown = backoff_s(ev.retries)
+            self.apply_async(args=ev.args, kwargs=ev.kwargs, countdown=countdown, retries=ev.retries + 1)
             sent += 1
+            self._mark_pending(ev, self.pending_ttl_s + int(countdown) + 1)
         metrics.EVENTS_RETRIED.labels(self.name).inc(sent)
         return sent
+
+    def _mark_pending(self, event: Event, ttl_s: int) -> None:
+        key, client = self.event_key(event.args, event.kwargs), self.markers_redis()
+        if key is not None and client is not None:
+            try:
+                markers.mark_pending(client, [key], ttl_s)
+            except Exception:  # noqa: BLE001 - the event itself is re-sent; only the sweeper may re-send it too
+                pass
+
+    # --- delivery state in Redis (workers.markers) ---------------------------------------
+
+    def event_key(self, args: tuple, kwargs: dict) -> str | None:
+        """The id suspects and pending markers are kept under: ``message_id``."""
+        mid = kwargs.get("message_id") if isinstance(kwargs, dict) else None
+        if mid is None and args:
+            mid = args[0]
+        return None if mid is None else str(mid)[:100]
+
+    @property
+    def pending_ttl_s(self) -> int:
+        """How long a dispatched event counts as in flight (visibility timeout + margin)."""
+        opts = self.app.conf.broker_transport_options or {}
+        return markers.pending_ttl(int(opts.get("visibility_timeout", 3600)))
+
+    def markers_redis(self):
+        """A Redis client on the broker's server for this process (a fresh one after
+        fork: a pool process never shares its parent's socket); None if unavailable."""
+        pid = os.getpid()
+        if getattr(self, "_markers_pid", None) != pid:
+            self._markers_pid, self._markers_client = pid, None
+            try:
+                from enrichment_ai.embedded import redis_client
+
+                self._markers_client = redis_client(self.app.conf.broker_url, socket_timeout=5,
+                                                    socket_connect_timeout=5)
+            except Exception:  # noqa: BLE001 - no markers is degraded, not fatal
+                log.exception("%s: no Redis client for delivery markers", self.name)
+        return self._markers_client
+
+    def _keys(self, events: list[Event]) -> list[str]:
+        return [k for k in (self.event_key(e.args, e.kwargs) for e in events) if k is not None]
 
     # --- consumer side ----------------------------------------------------------------
 
     def Strategy(self, task: BatchTask, app, consumer):  # noqa: N802 - Celery's name
-        """Celery calls this once per consumer; returns the per-message handler."""
+        """Celery calls this once per consumer (again after a broker reconnect); returns
+        the per-message handler."""
         pool, timer = consumer.pool, consumer.timer
         Req = create_request_cls(symbol_by_name(task.Request), task, pool, consumer.hostname,
                                  consumer.event_dispatcher, app=app)
         buffer: list = []
         pending_timer: list = []  # the flush timer entry, at most one
+        breaker = CircuitBreaker()
+        paused: list[str] = []  # queues we stopped consuming while the breaker is open
+        probing: list[bool] = []  # non-empty while a half-open probe batch is out
+        # Batches handed to the pool at once: one per process. The rest waits here, where
+        # the breaker can hold it and a lost process takes only the batch it ran; the pool's
+        # own queue would take everything buffered out of our hands.
+        capacity = max(1, int(getattr(pool, "num_processes", None) or getattr(pool, "limit", None) or 1))
+        task._outstanding = 0
 
         def flush() -> None:
             while pending_timer:
                 pending_timer.pop().cancel()
-            while buffer:
+            if breaker.is_open:  # hold the buffer (unacked) until the breaker half-opens
+                if buffer:
+                    pending_timer.append(timer.call_at(breaker.open_until, flush))
+                return
+            while buffer and not probing and task._outstanding < capacity:
                 chunk = buffer[: task.flush_every]
                 del buffer[: task.flush_every]
-                task._dispatch(pool, chunk)
+                if breaker.failures:  # half-open: this batch probes; the rest waits for its outcome
+                    probing.append(True)
+                task._dispatch_fresh(pool, chunk)
+
+        unmarked: list = []  # received, not yet marked pending (marked in one round trip)
+
+        def mark_received() -> None:
+            reqs, keys = list(unmarked), []
+            unmarked.clear()
+            for r in reqs:
+                k = task.event_key(*task._args_kwargs(r))
+                if k is not None:
+                    keys.append(k)
+            client = task.markers_redis()
+            if client is not None and keys:
+                try:
+                    markers.mark_pending(client, keys, task.pending_ttl_s)
+                except Exception as exc:  # noqa: BLE001 - the sweeper may re-send some; harmless
+                    log.warning("%s: could not mark events pending: %r", task.name, exc)
 
         def add(req) -> None:
-            if req.request_dict.get("worker_lost"):  # its last batch died: run it alone
-                task._dispatch(pool, [req])
-                return
+            # Out of the queue, not yet in the pool: mark it pending now, or the sweeper
+            # would take a buffered event for a lost one.
+            if not unmarked:
+                timer.call_after(0.05, mark_received)
+            unmarked.append(req)
             buffer.append(req)
             if len(buffer) >= task.flush_every:
                 flush()
             elif not pending_timer:
                 pending_timer.append(timer.call_after(task.flush_interval, flush))
+
+        def pause(seconds: float) -> None:
+            """Why cancel the kombu consumer and not ``app.control.cancel_consumer`` or a
+            prefetch of zero: remote control is a broadcast through the broker (which may
+            be the thing that is down) and deselects the queue for every later reconnect;
+            kombu's QoS cannot express "fetch nothing" (0 means unlimited); blocking in the
+            strategy would stall the event loop (acks, heartbeats). ``cancel_by_queue`` on
+            this consumer's own ``task_consumer`` is what ``cancel_consumer`` does locally,
+            minus the deselect: a consumer rebuilt after a broker reconnect consumes again."""
+            tc = consumer.task_consumer
+            if tc is None or paused:
+                return
+            paused.extend(q.name for q in tc.queues)
+            try:
+                for name in paused:
+                    tc.cancel_by_queue(name)
+            except Exception as exc:  # noqa: BLE001 - the connection is going: Celery rebuilds it
+                log.warning("%s: could not pause consuming: %r", task.name, exc)
+            log.warning("%s: transient failure; circuit open, not fetching from %s for %.1f s",
+                        task.name, ",".join(paused), seconds)
+            timer.call_after(seconds, resume)
+
+        def resume() -> None:
+            tc, names = consumer.task_consumer, list(paused)
+            paused.clear()
+            if tc is not None:
+                try:
+                    for name in names:
+                        if not tc.consuming_from(name) and name in app.amqp.queues:
+                            tc.add_queue(app.amqp.queues[name])
+                    tc.consume()
+                except Exception as exc:  # noqa: BLE001 - broker gone: the rebuilt consumer consumes all
+                    log.warning("%s: could not resume consuming: %r", task.name, exc)
+            log.info("%s: circuit half-open, fetching again", task.name)
+            flush()
+
+        def on_outcome(status: str | None) -> None:
+            was_probing = bool(probing)
+            probing.clear()
+            if status in ("retry", "requeue"):
+                pause(breaker.trip())
+                return
+            if status in ("done", "failed"):  # the services answered
+                breaker.reset()
+            if buffer or was_probing:
+                flush()
+
+        task._on_outcome = on_outcome  # per consumer; the pool results report here
+        task._inflight = Counter()  # event key -> batches in the pool holding it
+        task._parked = {}  # event key -> copies received while it was in flight here
 
         def add_after_eta(req) -> None:
             consumer.qos.decrement_eventually()
@@ -181,60 +337,164 @@ class BatchTask(Task):
 
         return handler
 
-    def _dispatch(self, pool, reqs: list) -> None:
+    def _dispatch_fresh(self, pool, reqs: list) -> None:
+        """Dispatch a chunk of newly received events: mark them pending and look up
+        suspects in one Redis round trip; a suspect runs alone (or is quarantined if it
+        already died alone), the rest run as one batch. A copy of an event this consumer
+        already has in the pool (a visibility-timeout redelivery while its batch waited
+        or was being re-run) is parked, unacked, until that one finishes, then dispatched:
+        it is then acked as already analysed (or quarantined) instead of recomputed."""
+        inflight, parked = getattr(self, "_inflight", None), getattr(self, "_parked", None)
+        if inflight is not None:
+            fresh = []
+            for r in reqs:
+                k = self.event_key(*self._args_kwargs(r))
+                if k is not None and inflight[k] > 0:
+                    parked.setdefault(k, []).append(r)
+                else:
+                    fresh.append(r)
+            reqs = fresh
+        if not reqs:
+            return
+        keys = [self.event_key(*self._args_kwargs(r)) for r in reqs]
+        deaths: dict[str, tuple[int, bool]] = {}
+        client = self.markers_redis()
+        if client is not None:
+            try:
+                known = [k for k in keys if k is not None]
+                markers.mark_pending(client, known, self.pending_ttl_s)
+                deaths = markers.suspects(client, known)
+            except Exception as exc:  # noqa: BLE001 - Redis trouble: batch as usual
+                log.warning("%s: delivery markers unavailable: %r", self.name, exc)
+        plain = []
+        for r, k in zip(reqs, keys, strict=True):
+            n, alone = deaths.get(k, (0, False)) if k is not None else (0, False)
+            n = max(n, int(r.request_dict.get("worker_lost") or 0))  # copies from an older worker
+            if n:
+                quarantine = (alone and n >= self.worker_lost_limit) or bool(r.request_dict.get("quarantine"))
+                log.warning("%s: %s is suspect (%d process deaths%s): run %s", self.name, k, n,
+                            ", the last alone" if alone else "", "as quarantined" if quarantine else "alone")
+                self._dispatch(pool, [r], lost=n, quarantine=quarantine)
+            else:
+                plain.append(r)
+        if plain:
+            self._dispatch(pool, plain)
+
+    @staticmethod
+    def _args_kwargs(req) -> tuple[tuple, dict]:
+        args, kwargs, _embed = req._payload
+        return tuple(args or ()), dict(kwargs or {})
+
+    def _dispatch(self, pool, reqs: list, *, lost: int = 0, quarantine: bool = False) -> None:
+        """Hand ``reqs`` to the pool as one batch; ack (or requeue) them when it reports
+        back, re-run them split if its process dies."""
         events = []
         for r in reqs:
-            args, kwargs, _embed = r._payload
-            rd = r.request_dict
-            events.append(Event(r.id, tuple(args or ()), dict(kwargs or {}), int(rd.get("retries") or 0),
-                                int(rd.get("worker_lost") or 0), bool(rd.get("quarantine")),
-                                _float_or_none(rd.get("enqueued_at"))))
+            args, kwargs = self._args_kwargs(r)
+            events.append(Event(r.id, args, kwargs, int(r.request_dict.get("retries") or 0), lost, quarantine,
+                                _float_or_none(r.request_dict.get("enqueued_at"))))
         requeue_lost = bool(self.app.conf.task_reject_on_worker_lost)
+        keys = self._keys(events)
+        inflight = getattr(self, "_inflight", None)
+        if inflight is not None:
+            inflight.update(keys)
+
+        if hasattr(self, "_outstanding"):
+            self._outstanding += 1
 
         def on_return(result) -> None:
-            if isinstance(result, dict) and result.get("status") == "requeue":
+            self._outstanding -= 1
+            status = result.get("status") if isinstance(result, dict) else None
+            try:
                 for r in reqs:
-                    r.reject(requeue=True)
-                return
-            for r in reqs:
-                r.acknowledge()
+                    try:
+                        r.reject(requeue=True) if status == "requeue" else r.acknowledge()
+                    except Exception:  # noqa: BLE001 - one bad ack must not strand the others
+                        log.exception("%s: could not ack/requeue %s", self.name, r.id)
+            finally:  # parked copies and the buffer must move on whatever happened above
+                self._settled(pool, keys)
+                outcome = getattr(self, "_on_outcome", None)
+                if outcome is not None:
+                    outcome(status)
 
         def on_error(exc_info) -> None:  # the pool process was lost mid-batch
+            self._outstanding -= 1
             log.error("%s: pool process lost with a batch of %d: %r (requeue=%s)",
                       self.name, len(reqs), getattr(exc_info, "exception", exc_info), requeue_lost)
             metrics.POOL_LOST.labels(self.name).inc()
-            if requeue_lost:
-                self._after_worker_lost(reqs, events)
+            self._after_worker_lost(pool, reqs, events, rerun=requeue_lost)  # re-counts its re-runs
+            self._settled(pool, keys)
+            outcome = getattr(self, "_on_outcome", None)
+            if outcome is not None:
+                outcome("lost")
 
         pool.apply_async(run_batch_in_pool, (self, events), callback=on_return, error_callback=on_error)
 
-    def _after_worker_lost(self, reqs: list, events: list[Event]) -> None:
-        """Re-publish each event of a lost batch on its own (``worker_lost`` + 1; quarantined
-        past the limit), then ack its original; if the broker refuses, requeue the rest."""
-        alone = len(events) == 1
-        for i, (r, ev) in enumerate(zip(reqs, events, strict=True)):
-            lost = ev.worker_lost + 1
-            quarantine = ev.quarantine or (alone and lost >= self.worker_lost_limit)
+    def _settled(self, pool, keys: list[str]) -> None:
+        """A batch holding ``keys`` is done with them; dispatch copies parked meanwhile."""
+        inflight, parked = getattr(self, "_inflight", None), getattr(self, "_parked", None)
+        if inflight is None:
+            return
+        inflight.subtract(keys)
+        ready = []
+        for k in set(keys):
+            if inflight[k] <= 0:
+                del inflight[k]
+                ready.extend(parked.pop(k, ()))
+        if ready:
+            self._dispatch_fresh(pool, ready)
+
+    def _after_worker_lost(self, pool, reqs: list, events: list[Event], *, rerun: bool = True) -> None:
+        """Record the lost batch's events as suspects (at once: every consumer and the
+        sweeper see it), then re-run them here, split (module docstring). With ``rerun``
+        off (``task_reject_on_worker_lost`` unset) they stay unacked for the visibility
+        timeout, and come back as suspects."""
+        lost = max(ev.worker_lost for ev in events) + 1
+        client = self.markers_redis()
+        if client is not None:
             try:
-                self.apply_async(args=ev.args, kwargs=ev.kwargs, retries=ev.retries,
-                                 headers={"worker_lost": lost, "quarantine": quarantine})
-            except Exception:  # noqa: BLE001 - broker trouble: fall back to a plain requeue
-                log.exception("%s: could not re-publish after a lost pool process; requeueing", self.name)
-                for rest in reqs[i:]:
-                    rest.reject(requeue=True)
-                return
+                keys = self._keys(events)
+                markers.record_suspects(client, dict.fromkeys(keys, lost), alone=len(events) == 1)
+                markers.mark_pending(client, keys, self.pending_ttl_s)  # still on its way: re-run here
+            except Exception as exc:  # noqa: BLE001 - the split below still isolates it
+                log.warning("%s: could not record suspects: %r", self.name, exc)
+        if not rerun:
+            return
+        if len(reqs) == 1:
+            quarantine = events[0].quarantine or lost >= self.worker_lost_limit
             if quarantine:
                 log.error("%s: %s killed its pool process %d times; quarantined (recorded as a "
-                          "worker_lost skip)", self.name, ev.kwargs or ev.args, lost)
+                          "worker_lost skip)", self.name, events[0].kwargs or events[0].args, lost)
                 metrics.EVENTS_QUARANTINED.labels(self.name).inc()
-            r.acknowledge()
+            self._dispatch(pool, reqs, lost=lost, quarantine=quarantine)
+            return
+        size = split_size(len(reqs), lost - 1)
+        log.warning("%s: re-running the %d events of the lost batch in groups of %d",
+                    self.name, len(reqs), size)
+        for i in range(0, len(reqs), size):
+            self._dispatch(pool, reqs[i:i + size], lost=lost)
 
+
+def split_size(n: int, earlier_losses: int) -> int:
+    """Group size for re-running a lost batch of ``n`` events: about sqrt(n) on a first
+    loss of a batch larger than 4, else single events. See the module docstring."""
+    if earlier_losses > 0 or n <= 4:
+        return 1
+    return math.isqrt(n - 1) + 1  # ceil(sqrt(n))
 
 
 def run_batch_in_pool(task: BatchTask, events: list[Event]) -> dict[str, Any]:
     """Runs in the pool process: the batch, then the retry/ack decision. Never raises."""
     try:
-        return {"status": "done", "result": task.run(events)}
+        result = task.run(events)
+        if any(e.worker_lost for e in events):  # committed: these suspects were innocent
+            client = task.markers_redis()
+            if client is not None:
+                try:
+                    markers.clear_suspects(client, task._keys([e for e in events if not e.quarantine]))
+                except Exception:  # noqa: BLE001 - a stale suspect only runs alone once more
+                    pass
+        return {"status": "done", "result": result}
     except transient_errors() as exc:
         log.warning("%s: transient error on a batch of %d, retrying: %r", task.name, len(events), exc)
         metrics.BATCH_FAILURES.labels(task.name, "retry").inc()

@@ -23,6 +23,9 @@ log = logging.getLogger("enrichment.worker")
 
 _CONTEXT: WorkerContext | None = None
 
+#: Redis key an analysis worker's pool process writes its model version to after loading.
+MODEL_VERSION_KEY = "enrichment:model-version:{queue}"
+
 
 class WorkerContext:
     """Models and connections of one worker process. Connections are reopened after a
@@ -49,7 +52,25 @@ class WorkerContext:
             log.info("models loaded: %s", enricher.model_version,
                      extra={"model_load_s": round(time.perf_counter() - t0, 3)})
             self._enricher = enricher
+            try:  # what the background worker's sweep compares against (analysis_model_version)
+                self.redis.set(MODEL_VERSION_KEY.format(queue=self.settings.queue), enricher.model_version)
+            except Exception as exc:  # noqa: BLE001 - the sweep then loads the models itself
+                log.warning("could not publish the model version: %r", exc)
         return self._enricher
+
+    def analysis_model_version(self) -> str:
+        """The model version the analysis workers of ``Settings.queue`` run, as they
+        published it at load; only when none has, this process loads the models to know.
+        (A background worker sweeps for the analysis workers' version without holding
+        their 1 GB of models.)"""
+        if self._enricher is None:
+            try:
+                got = self.redis.get(MODEL_VERSION_KEY.format(queue=self.settings.queue))
+            except Exception:  # noqa: BLE001 - fall back to loading
+                got = None
+            if got:
+                return got.decode() if isinstance(got, bytes) else str(got)
+        return self.enricher.model_version
 
     @property
     def summarizer(self):

@@ -7,7 +7,10 @@ per-process :mod:`workers.context`.
 Task names and arguments are the contract (docs/design.md):
 
 * ``enrichment.analyze_message(message_id)`` — micro-batched (:mod:`workers.batching`)
-* ``enrichment.sweep(since=None)`` — re-enqueue messages still lacking an analysis after the grace period
+* ``enrichment.analyze_message(message_id, force=False)`` — ``force``: recompute even if
+  the message already has a row for this model version (or was quarantined)
+* ``enrichment.sweep(since=None)`` — re-enqueue messages still lacking an analysis after
+  the grace period that are neither queued nor in flight
 * ``enrichment.summarize_channel(channel_id)``
 * ``enrichment.summarize_quiet_channels()`` — channels that went quiet after activity
 * ``enrichment.nightly_rollup(day=None)`` — ``day`` as ``YYYY-MM-DD``; default yesterday (UTC)
@@ -37,6 +40,7 @@ from workers.app import (
 )
 from enrichment_ai.observability.logs import bind_batch
 from enrichment_ai.observability.metrics import SUMMARIES, SWEEP_REQUEUED, observe_batch, timed_task
+from workers import markers
 from workers.batching import BatchTask, Event, transient_errors
 from workers.context import WorkerContext, get_context
 
@@ -54,16 +58,33 @@ def message_id_of(event: Event) -> Any:
     return event.args[0] if event.args else None
 
 
-def enqueue_analyses(app: Celery, message_ids) -> int:
-    """Send one ``analyze_message`` per id over a single broker connection (header
-    ``enqueued_at``: the publish time, for the event latency metric)."""
-    n = 0
+def enqueue_analyses(app: Celery, message_ids, *, force: bool = False) -> int:
+    """Send one ``analyze_message`` per id over a single broker connection, each marked
+    pending (:mod:`workers.markers`) first so the sweeper knows it is on its way.
+    ``force``: recompute messages that already have a row (or a ``worker_lost`` skip)."""
+    ids = [str(mid) for mid in message_ids]
+    task = app.tasks[ANALYZE]
+    client = task.markers_redis()
+    if client is not None and ids:
+        markers.mark_pending(client, ids, task.pending_ttl_s)
+    kwargs = {"force": True} if force else {}
     with app.producer_or_acquire() as producer:
-        for mid in message_ids:
-            app.send_task(ANALYZE, kwargs={"message_id": str(mid)}, producer=producer,
+        for mid in ids:  # header enqueued_at: the publish time, for the event latency metric
+            app.send_task(ANALYZE, kwargs={"message_id": mid, **kwargs}, producer=producer,
                           headers={"enqueued_at": time.time()})
-            n += 1
-    return n
+    return len(ids)
+
+
+def analysis_queue(app: Celery) -> str:
+    """The queue ``analyze_message`` is routed to (whatever queue the sweep runs on)."""
+    return app.amqp.router.route({}, ANALYZE)["queue"].name
+
+
+def _uuid_or_none(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 def enqueue_summaries(app: Celery, channel_ids) -> int:
@@ -111,24 +132,40 @@ def register(app: Celery, settings: Settings) -> None:
         with resources(settings) as ctx:
             outcome = analyze_batch(ctx.conn, ctx.enricher, [message_id_of(e) for e in events],
                                     settings, redis=ctx.redis,
-                                    quarantined=[message_id_of(e) for e in events if e.quarantine])
+                                    quarantined=[message_id_of(e) for e in events if e.quarantine],
+                                    recompute=[message_id_of(e) for e in events if e.kwargs.get("force")])
         observe_batch(outcome, settings.queue, [e.enqueued_at for e in events], redis=ctx.redis)
         enqueue_summaries(app, outcome.due_channels)
         return {"batch": outcome.batch_id, "size": outcome.size,
-                "analysed": len(outcome.analysed), "skipped": len(outcome.skipped)}
+                "analysed": len(outcome.analysed), "skipped": len(outcome.skipped),
+                "already": len(outcome.already)}
 
-    @app.task(shared=False, bind=True, name=SWEEP, **retry_opts)
+    # ``expires``: beat's sweep that waited behind a backlog longer than one interval is
+    # discarded (Celery revokes expired tasks on receipt); the next one is on its way.
+    @app.task(shared=False, bind=True, name=SWEEP, expires=settings.sweep_interval_s, **retry_opts)
     @timed_task("sweep")
     def sweep(self, since: str | None = None) -> int:
         """Re-enqueue messages older than the grace period (and, if given, created at or
-        after ``since``, ISO 8601) that still have no analysis for this model version."""
+        after ``since``, ISO 8601) that still have no analysis for this model version and
+        are not on their way: none created after the oldest event still queued for
+        analysis, none with a pending marker (enqueued or in flight). Single flight: at
+        most one sweep per half interval does anything (Redis ``SET NX EX``), so sweeps
+        that pile up behind a backlog do not each re-enqueue the same messages."""
         from enrichment_ai.db import store
 
         start = datetime.fromisoformat(since) if since else None
         with resources(settings) as ctx:
+            if not markers.try_sweep_lock(ctx.redis, settings.sweep_interval_s // 2):
+                log.info("sweep: another sweep ran less than %d s ago; skipped", settings.sweep_interval_s // 2)
+                return 0
+            head = _uuid_or_none(markers.oldest_queued_message_id(ctx.redis, analysis_queue(app)))
             ids = store.messages_missing_analysis(
-                ctx.conn, ctx.enricher.model_version,
-                older_than_s=settings.sweep_grace_s, since=start, limit=settings.sweep_limit)
+                ctx.conn, ctx.analysis_model_version(), older_than_s=settings.sweep_grace_s,
+                since=start, before_message=head, limit=settings.sweep_limit)
+            on_way = markers.pending(ctx.redis, ids)
+        ids = [i for i in ids if str(i) not in on_way]
+        if on_way:
+            log.info("sweep: %d messages without an analysis are queued or in flight; left alone", len(on_way))
         n = enqueue_analyses(app, ids)
         SWEEP_REQUEUED.inc(n)
         if n:

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-version", default=None,
                         help="version to check analyses against (default: load the models and ask)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be enqueued")
+    parser.add_argument("--force", action="store_true",
+                        help="recompute messages that already have an analysis for this model version "
+                             "(or were quarantined as worker_lost); otherwise such events are acked as done")
 
 
 def add_backfill_defaults(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     app = create_app(settings)
     try:
-        n = enqueue_analyses(app, ids)
+        n = enqueue_analyses(app, ids, force=args.force)
     finally:
         app.close()
     print(f"enqueued {n} enrichment.analyze_message events to queue {settings.queue!r}")

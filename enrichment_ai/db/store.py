@@ -24,10 +24,15 @@ from enrichment_ai.types import Analysis, Message
 SKIP_MISSING = "missing"
 #: analysis_skips.reason for a message whose ``deleted_at`` is set.
 SKIP_DELETED = "deleted"
+#: analysis_skips.reason for a message that killed the process analysing it (quarantined).
+SKIP_WORKER_LOST = "worker_lost"
+#: :func:`analysis_state` value: a row exists for the model version.
+ANALYSED = "analysed"
 
 __all__ = [
     "SKIP_DELETED",
     "SKIP_MISSING",
+    "analysis_state",
     "fetch_messages",
     "messages_missing_analysis",
     "record_rejected",
@@ -93,6 +98,7 @@ WITH r AS (
         scores = EXCLUDED.scores,
         details = EXCLUDED.details,
         skip_reason = EXCLUDED.skip_reason,
+        analyses = a.analyses + 1,
         updated_at = now()
     RETURNING a.message_id, a.model_version
 ), cleared AS (
@@ -200,12 +206,38 @@ def record_skips(conn: psycopg.Connection, skips: Sequence[tuple[UUID, str]], mo
         conn.execute(_SKIPS_SQL, (ids, [model_version] * len(ids), [latest[i] for i in ids]))
 
 
+_STATE_SQL = """
+SELECT message_id, 'analysed' FROM ai_analysis
+WHERE message_id = ANY(%(ids)s) AND model_version = %(version)s
+UNION ALL
+SELECT message_id, reason FROM analysis_skips
+WHERE message_id = ANY(%(ids)s) AND model_version = %(version)s AND reason = %(lost)s
+"""
+
+
+def analysis_state(conn: psycopg.Connection, ids: Iterable[UUID], model_version: str) -> dict[UUID, str]:
+    """Which of ``ids`` are settled for ``model_version``: ``id ->`` :data:`ANALYSED` (a row
+    exists) or :data:`SKIP_WORKER_LOST` (quarantined). Both lookups are primary/unique-key
+    probes; ids absent from the result still need an analysis."""
+    wanted = list(dict.fromkeys(_uuid(i) for i in ids))
+    if not wanted:
+        return {}
+    params = {"ids": wanted, "version": model_version, "lost": SKIP_WORKER_LOST}
+    with conn.transaction():
+        state: dict[UUID, str] = {}
+        for mid, what in conn.execute(_STATE_SQL, params):
+            state.setdefault(mid, what)  # a row wins over a stale skip
+        return state
+
+
 _MISSING_SQL = """
 SELECT m.id
 FROM messages m
 WHERE m.deleted_at IS NULL
   AND m.created_at < now() - make_interval(secs => %(older)s)
   AND (%(since)s::timestamptz IS NULL OR m.created_at >= %(since)s::timestamptz)
+  AND m.created_at < COALESCE((SELECT h.created_at FROM messages h WHERE h.id = %(horizon)s::uuid),
+                              'infinity'::timestamptz)
   AND NOT EXISTS (SELECT 1 FROM ai_analysis a
                   WHERE a.message_id = m.id AND a.model_version = %(version)s)
   AND NOT EXISTS (SELECT 1 FROM analysis_skips s
@@ -222,13 +254,18 @@ def messages_missing_analysis(
     *,
     older_than_s: float,
     since: datetime | None = None,
+    before_message: UUID | None = None,
     limit: int,
 ) -> list[UUID]:
     """Ids of live messages older than ``older_than_s`` seconds (and not before
     ``since``) with no ``ai_analysis`` row for ``model_version``, oldest first (no
     message starves). Deleted messages and ids skipped for this version are left out,
-    except a :data:`SKIP_MISSING` skip: the message has appeared since, so it is due."""
+    except a :data:`SKIP_MISSING` skip: the message has appeared since, so it is due.
+
+    ``before_message``: only messages created before that one (the sweeper passes the
+    oldest event still queued: what was created after it may well be queued too)."""
     params = {"older": float(older_than_s), "since": since, "version": model_version,
+              "horizon": before_message,
               "missing": SKIP_MISSING, "limit": int(limit)}
     with conn.transaction():
         return [r[0] for r in conn.execute(_MISSING_SQL, params)]

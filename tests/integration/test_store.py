@@ -127,3 +127,32 @@ def test_messages_missing_analysis(conn, factory):
     near = created - timedelta(microseconds=1)
     assert fresh not in due(since=near, older=300, limit=1000)
     assert fresh in due(since=near, older=0, limit=1000)
+
+
+def test_missing_analysis_stops_before_the_oldest_queued_message(conn, factory):
+    version = f"horizon-{uuid.uuid4().hex[:8]}"
+    ch, author = factory.channel(), factory.user()
+    t0 = datetime(1990, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=uuid.uuid4().int % 500_000)
+    ids = [factory.message(ch, author, f"m{i}", created_at=t0 + timedelta(seconds=i)) for i in range(4)]
+
+    def due(**kw):  # other tests' messages may fall after t0: look at ours only
+        found = store.messages_missing_analysis(conn, version, older_than_s=0, since=t0, limit=10_000, **kw)
+        return [i for i in found if i in ids]
+
+    assert due() == ids
+    assert due(before_message=ids[2]) == ids[:2]  # ids[2] is still queued: so may be what follows
+    assert due(before_message=uuid.uuid4()) == ids  # an id that names no message: no horizon
+
+
+def test_analysis_state_and_the_upsert_counter(conn, factory):
+    version = f"state-{uuid.uuid4().hex[:8]}"
+    done, poison, todo = (factory.message(content=c) for c in ("done", "poison", "todo"))
+    msgs = store.fetch_messages(conn, [done])
+    store.upsert_analyses(conn, [(msgs[done], _analysis(model_version=version))])
+    store.record_skips(conn, [(poison, store.SKIP_WORKER_LOST)], version)
+    assert store.analysis_state(conn, [done, poison, todo], version) == {
+        done: store.ANALYSED, poison: store.SKIP_WORKER_LOST}
+    assert store.analysis_state(conn, [done], version + "x") == {}  # a new model version recomputes
+    assert store.analysis_state(conn, [], version) == {}
+    store.upsert_analyses(conn, [(msgs[done], _analysis(model_version=version))])
+    assert conn.execute("SELECT analyses FROM ai_analysis WHERE message_id = %s", (done,)).fetchone() == (2,)

@@ -58,11 +58,20 @@ def test_same_event_twice_gives_one_row(celery_worker, producer, factory, conn, 
     send(producer, mid, mid)  # twice in (probably) one batch
     first = wait_analysed(conn, [mid])[mid]
     wait_drained(redis, "cpu")
-    send(producer, mid)  # and again in a later batch
-    wait_for(lambda: analysis_rows(conn, [mid])[mid]["details"]["batch"]["id"]
-             != first["details"]["batch"]["id"], 60, "the redelivered event to be processed")
+    log_before = len(celery_worker.log())
+    send(producer, mid)  # a redelivery in a later batch: acked, not recomputed
+    wait_for(lambda: " 1 already analysed" in celery_worker.log()[log_before:], 60,
+             "the redelivered event to be acked as already analysed")
     wait_drained(redis, "cpu")
-    assert conn.execute("SELECT count(*) FROM ai_analysis WHERE message_id = %s", (mid,)).fetchone()[0] == 1
+    again = analysis_rows(conn, [mid])[mid]
+    assert again["details"]["batch"]["id"] == first["details"]["batch"]["id"]
+    assert conn.execute("SELECT analyses FROM ai_analysis WHERE message_id = %s", (mid,)).fetchone()[0] == 1
+    producer.send_task(ANALYZE, kwargs={"message_id": str(mid), "force": True})  # an explicit re-score
+    wait_for(lambda: analysis_rows(conn, [mid])[mid]["details"]["batch"]["id"]
+             != first["details"]["batch"]["id"], 60, "the forced event to be recomputed")
+    wait_drained(redis, "cpu")
+    assert conn.execute("SELECT count(*), max(analyses) FROM ai_analysis WHERE message_id = %s",
+                        (mid,)).fetchone() == (1, 2)
 
 
 def test_events_are_micro_batched(celery_worker, producer, factory, conn, redis):
