@@ -55,7 +55,8 @@ def _count(pattern: str, text: str) -> int:
 
 
 class Rig:
-    """Private services + worker + beat, and the faults to inject into them."""
+    """Private services + analysis worker + background worker + beat, and the faults to
+    inject into them (the analysis worker is the one killed)."""
 
     def __init__(self, root: Path, *, overrides: dict[str, Any] | None = None, concurrency: int = 2,
                  beat: bool = True) -> None:
@@ -64,6 +65,7 @@ class Rig:
         self.concurrency = concurrency
         self.with_beat = beat
         self.worker: Child | None = None
+        self.background: Child | None = None
         self.beat: Child | None = None
         self.worker_kills = 0
         self.worker_crashes = 0
@@ -85,7 +87,10 @@ class Rig:
         self.conn = psycopg.connect(self.database_url, autocommit=True)
         self.redis = redis_client(self.redis_url)
         self.start_worker()
-        if self.with_beat:
+        if self.with_beat:  # the sweeper (and summaries) run on the background queue's worker
+            self.background = spawn("background", ["worker", "--queue", "background"], self._env(),
+                                    self.root / "logs")
+            self.background.wait_for_log(" ready.", 300)
             self.beat = spawn("beat", ["beat"], self._env(), self.root / "logs")
         from workers.app import create_app
 
@@ -101,7 +106,7 @@ class Rig:
     def stop(self) -> None:
         from enrichment_ai.embedded import _stop_process
 
-        for child in (self.beat, self.worker):
+        for child in (self.beat, self.background, self.worker):
             if child is not None:
                 child.stop()
         for closer in (getattr(self, "app", None), getattr(self, "conn", None), getattr(self, "redis", None)):
@@ -133,6 +138,10 @@ class Rig:
 
     def log(self) -> str:
         return self.worker.log() if self.worker else ""
+
+    def background_log(self) -> str:
+        """The background worker's log (the sweeps)."""
+        return self.background.log() if self.background else ""
 
     def supervise(self) -> None:
         """Restart a worker that exited, as docker-compose's ``restart: unless-stopped``
@@ -266,7 +275,9 @@ class Rig:
             time.sleep(0.25)
         return complete, settled
 
-    def figures(self, ids: Sequence, log_from: int) -> dict[str, Any]:
+    def figures(self, ids: Sequence, log_from: int, background_from: int = 0) -> dict[str, Any]:
+        """One scenario's numbers; ``log_from``/``background_from``: where its part of the
+        analysis worker's / background worker's log starts."""
         ids = list(ids)
         rows, distinct, extra, reanalysed, most = self._query(
             "SELECT count(*), count(DISTINCT message_id), COALESCE(sum(analyses - 1), 0), "
@@ -284,7 +295,8 @@ class Rig:
             "deaths": _count(r"exited with 'signal 9", log),
             "quarantined": list(quarantined), "skipped": skipped,
             "failed_batches": _count(r"transient error on a batch", log),
-            "sweeps_reenqueued": sum(int(m) for m in re.findall(r"sweep: re-enqueued (\d+)", log)),
+            "sweeps_reenqueued": sum(int(m) for m in re.findall(r"sweep: re-enqueued (\d+)",
+                                                                 self.background_log()[background_from:])),
         }
 
 
@@ -295,7 +307,7 @@ def scenario(rig: Rig, name: str, n: int, timeout_s: float) -> dict[str, Any]:
     """Run one scenario on ``rig`` with ``n`` fresh messages; one table row."""
     poison = 3 if name == "poison" else 0
     ids = rig.messages(n, poison=poison)
-    log_from = len(rig.log())
+    log_from, background_from = len(rig.log()), len(rig.background_log())
     faults = "—"
     outage = 0.0
     t0 = time.monotonic()
@@ -328,7 +340,7 @@ def scenario(rig: Rig, name: str, n: int, timeout_s: float) -> dict[str, Any]:
     elif name == "poison":
         faults = f"{poison} poison messages"
     complete, settled = rig.wait_settled(ids, t0, timeout_s, tick=tick)
-    f = rig.figures(ids, log_from)
+    f = rig.figures(ids, log_from, background_from)
     innocent_quarantined = [q for q in f["quarantined"] if q not in set(rig.poison_ids if poison else [])]
     row = {
         "scenario": f"{name}, {n} messages",
