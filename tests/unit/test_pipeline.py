@@ -156,3 +156,20 @@ def test_property_never_raises_same_length(enricher, texts):
         _check_valid(a)
         if text is None or not text.strip():
             assert a.skipped
+
+
+def test_hints_are_optional_and_used_only_where_text_is_ambiguous(enricher):
+    from enrichment_ai.analysis.language_prior import LanguageHint
+
+    texts = ["same here", "Das Wetter ist heute wirklich schön und warm.", "😂"]
+    en = LanguageHint(server_locale="en-US", author_locale="en-US", channel_languages=("en", "en"))
+    alone = enricher.enrich_batch(texts)
+    hinted = enricher.enrich_batch(texts, [en, en, en])
+    assert alone[0].language == "und" and alone[0].sentiment is None
+    assert hinted[0].language == "en" and hinted[0].details["language_source"] == "prior"
+    assert hinted[0].sentiment is not None  # an English text now gets English scores
+    assert hinted[1].language == "de" and "language_source" not in hinted[1].details
+    assert hinted[2].language == "und"
+    assert enricher.enrich_batch(texts, [None, None, None])[0].language == "und"
+    with pytest.raises(ValueError):
+        enricher.enrich_batch(texts, [en])
