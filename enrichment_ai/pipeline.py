@@ -16,7 +16,8 @@ Pure computation, no I/O beyond reading model files in :meth:`Enricher.load`. Pe
    ``Settings.hf_languages``; a configured task's probabilities replace that head's
    output (``sentiment`` also sets sentiment/sentiment_label, ``toxicity`` sets toxicity
    from its ``toxic`` label);
-5. entities: ONE spaCy call for the texts in the spaCy pipeline's language.
+5. entities: ONE spaCy ``pipe`` call per language that has a pipeline (en, fr by
+   default); other texts get none and ``details["entities_reason"]``.
 
 A stage that fails for the batch is retried text by text; a text that still fails gets
 its error in ``details["errors"]`` and NULLs — :meth:`Enricher.enrich_batch` never raises
@@ -228,6 +229,9 @@ class Enricher:
                 out[i].details.setdefault("errors", {})["entities"] = _err(r)
             else:
                 out[i].entities = list(r)
+                reason = self.entities.reason(out[i].language)
+                if reason:
+                    out[i].details["entities_reason"] = reason
 
 
 def package_version() -> str:

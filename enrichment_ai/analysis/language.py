@@ -92,7 +92,7 @@ class LanguageDetector:
         """Short identifier for ``model_version``: library, mode and rule thresholds."""
         return (
             f"{self._library_version()}-k{len(self.candidates)}-c{self.min_confidence:g}-l{self.min_letters}"
-            f"-p{self.prior_weight:g}/{self.prior_min_letters}-r{self.rules_version}"
+            f"-p{self.prior_weight:g}x{self.prior_min_letters}-r{self.rules_version}"
         )
 
     def _library_version(self) -> str:  # pragma: no cover - overridden

@@ -173,3 +173,14 @@ def test_hints_are_optional_and_used_only_where_text_is_ambiguous(enricher):
     assert enricher.enrich_batch(texts, [None, None, None])[0].language == "und"
     with pytest.raises(ValueError):
         enricher.enrich_batch(texts, [en])
+
+
+def test_entities_routed_by_language_with_a_reason_elsewhere(enricher):
+    fr, de = enricher.enrich_batch([
+        "Emmanuel Macron a rencontré les dirigeants de Renault à Paris mardi.",
+        "Angela Merkel hat gestern in Berlin mit Vertretern von Siemens gesprochen.",
+    ])  # fmt: skip
+    assert fr.language == "fr" and "Emmanuel Macron" in {e.text for e in fr.entities}
+    assert "entities_reason" not in fr.details
+    assert de.language == "de" and de.entities == []
+    assert de.details["entities_reason"].startswith("no entity pipeline for language 'de'")
