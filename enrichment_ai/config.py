@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         description="ISO 639-1 codes the detector chooses among (default: the 31 most used on the web; docs/models.md)",
     )
     language_min_confidence: float = Field(
-        0.3, ge=0, le=1, description="Below this the language is 'und' (chosen by langid_eval; docs/models.md)"
+        0.2, ge=0, le=1, description="Below this the language is 'und' (chosen by langid_eval; docs/models.md)"
     )
     language_min_letters: int = Field(
         6, ge=0, description="Fewer letters (an ideograph/kana counts 3; URLs/mentions stripped) -> 'und'"

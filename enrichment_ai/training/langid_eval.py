@@ -44,7 +44,7 @@ CONFIGS = (("lingua-high", "v1-14"), ("lingua-high", "web-31"), ("lingua-high", 
            ("lingua-low", "web-31"), ("langdetect", "web-31"), ("langdetect", "all"))  # fmt: skip
 UMSAB_LANGS = {"arabic": "ar", "english": "en", "french": "fr", "german": "de", "hindi": "hi",
                "italian": "it", "portuguese": "pt", "spanish": "es"}  # fmt: skip
-SWEEP_CONFIDENCE = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+SWEEP_CONFIDENCE = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 SWEEP_LETTERS = (0, 3, 4, 5, 6, 8)
 
 __all__ = ["CHAT_MESSAGES", "CHAT_NOISE", "CHAT_SHORT", "evaluate_langid", "format_report", "prior_experiment"]
@@ -122,10 +122,12 @@ def _score_subset(preds, golds, letters, min_conf, min_letters) -> dict[str, Any
         for g, r in sorted(per.items())
     }
     total = sum(r["n"] for r in per.values()) or 1
+    wrong = sum(r["n"] - r["correct"] - r["und"] for r in per.values())
     return {
         "per_language": langs,
         "mean_accuracy": round(sum(v["accuracy"] for v in langs.values()) / max(1, len(langs)), 4),
         "und_rate": round(sum(r["und"] for r in per.values()) / total, 4),
+        "wrong_rate": round(wrong / total, 4),  # a language was named, and it was the wrong one
     }
 
 
@@ -188,6 +190,7 @@ def run_config(detector: str, candidate_set: str, data_dir: str, limit: int | No
             sweep.append({"min_confidence": mc, "min_letters": ml,
                           **{f"{s}_accuracy": r["subsets"][s]["mean_accuracy"] for s in data},
                           **{f"{s}_und_rate": r["subsets"][s]["und_rate"] for s in data},
+                          **{f"{s}_wrong_rate": r["subsets"][s]["wrong_rate"] for s in data},
                           "chat_noise_und_rate": r["chat_noise_und_rate"]})  # fmt: skip
     return {
         "detector": detector,
