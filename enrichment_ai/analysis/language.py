@@ -13,9 +13,15 @@ wrong code such text gets ``und`` with a low confidence. Two rules decide it:
   confidence among the candidates; langdetect: its posterior) must reach
   ``Settings.language_min_confidence``; otherwise ``und`` carrying that low top value.
 
+Where the text alone is ambiguous (too few letters, low confidence), a caller may pass a
+per-text :class:`~enrichment_ai.analysis.language_prior.LanguageHint` (server and author
+locale, the channel's recent languages) as a prior; it never overrides a confident text
+(see :meth:`LanguageDetector.detect`).
+
 Defaults were chosen from ``enrichment-ai``'s own measurement
 (:func:`enrichment_ai.training.langid_eval.evaluate_langid`, numbers in
-``docs/models.md``): lingua in high-accuracy mode, models preloaded in ``load()``.
+``docs/models.md``): lingua in high-accuracy mode, models preloaded in ``load()``, the
+31 web languages of :data:`enrichment_ai.config.WEB_LANGUAGES` as candidates.
 
 Only the first :data:`DETECT_CHARS` characters of a text are looked at: enough for any
 language decision, and it bounds the cost of a 200 kB paste.
@@ -27,6 +33,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import NamedTuple
 
+from enrichment_ai.analysis.language_prior import LanguageHint, combine, prior
 from enrichment_ai.analysis.text import letter_weight, safe_str, strip_chat_noise
 from enrichment_ai.config import Settings
 
@@ -37,13 +44,19 @@ DETECT_CHARS = 2000
 
 ERR_NOT_LOADED = "{name}: call load() before detect()"
 ERR_UNKNOWN_CANDIDATE = "{name}: language candidate(s) {codes} not supported; it knows {known}"
+ERR_HINTS_LENGTH = "{name}: {n} hints for {m} texts (give one hint or None per text)"
 
 
 class LanguageGuess(NamedTuple):
-    """One text's language: an ISO 639-1 code (or ``und``) and a confidence in 0..1."""
+    """One text's language: an ISO 639-1 code (or ``und``) and a confidence in 0..1.
+
+    ``source`` is ``"text"`` when the text decided, ``"prior"`` when the platform's hint
+    decided an otherwise ambiguous text (the confidence is then the posterior).
+    """
 
     code: str
     confidence: float
+    source: str = "text"
 
 
 class LanguageDetector:
@@ -53,8 +66,11 @@ class LanguageDetector:
     """
 
     name = "language"
-    #: Bumped when the rules (not the library) change.
-    rules_version = 1
+    #: Bumped when the rules (not the library) change. 2: the platform prior.
+    rules_version = 2
+    #: The prior may name only a language the text scores at least this fraction of its
+    #: own top candidate (chosen by langid_eval's prior sweep, docs/models.md).
+    PRIOR_MIN_RATIO = 0.4
 
     def __init__(
         self,
@@ -66,12 +82,18 @@ class LanguageDetector:
         self.candidates: tuple[str, ...] = tuple(dict.fromkeys(c.lower() for c in settings.language_candidates))
         self.min_confidence = settings.language_min_confidence if min_confidence is None else min_confidence
         self.min_letters = settings.language_min_letters if min_letters is None else min_letters
+        self.prior_weight = settings.language_prior_weight
+        self.prior_min_letters = settings.language_prior_min_letters
+        self.prior_min_ratio = self.PRIOR_MIN_RATIO
         self._loaded = False
 
     @property
     def version(self) -> str:
         """Short identifier for ``model_version``: library, mode and rule thresholds."""
-        return f"{self._library_version()}-c{self.min_confidence:g}-l{self.min_letters}-r{self.rules_version}"
+        return (
+            f"{self._library_version()}-k{len(self.candidates)}-c{self.min_confidence:g}-l{self.min_letters}"
+            f"-p{self.prior_weight:g}x{self.prior_min_letters}-r{self.rules_version}"
+        )
 
     def _library_version(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -85,38 +107,72 @@ class LanguageDetector:
     def _load(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _score(self, texts: list[str]) -> list[tuple[str, float]]:  # pragma: no cover
-        """Top candidate and its probability per (cleaned, non-trivial) text."""
+    def _distributions(self, texts: list[str]) -> list[dict[str, float]]:  # pragma: no cover
+        """Candidate -> probability per (cleaned, non-trivial) text, best first."""
         raise NotImplementedError
 
-    def detect(self, texts: Sequence[str]) -> list[LanguageGuess]:
-        """One :class:`LanguageGuess` per text, same order; never raises for one text."""
+    def detect(
+        self, texts: Sequence[str], hints: Sequence[LanguageHint | None] | None = None
+    ) -> list[LanguageGuess]:
+        """One :class:`LanguageGuess` per text, same order; never raises for one text.
+
+        ``hints`` (optional, one per text or ``None``) are what the platform knows about
+        each text (:mod:`enrichment_ai.analysis.language_prior`). A hint is used only
+        where the text alone is ambiguous — fewer than ``min_letters`` letters (but at
+        least ``prior_min_letters``) or a top confidence below ``min_confidence``: then
+        a language the hint names is taken if the text scores it at least
+        :attr:`PRIOR_MIN_RATIO` of its own top candidate and its posterior (text scores
+        x prior, :func:`~enrichment_ai.analysis.language_prior.combine`) reaches
+        ``min_confidence`` (``source="prior"``). A text confident on its own keeps its
+        own answer whatever the hint says.
+        """
         if not self._loaded:
             raise RuntimeError(ERR_NOT_LOADED.format(name=type(self).__name__))
+        if hints is not None and len(hints) != len(texts):
+            raise ValueError(ERR_HINTS_LENGTH.format(name=type(self).__name__, n=len(hints), m=len(texts)))
         out: list[LanguageGuess] = [LanguageGuess(UND, 0.0)] * len(texts)
-        todo: list[int] = []
+        todo: list[tuple[int, int, dict[str, float]]] = []  # (index, letters, prior)
         cleaned: list[str] = []
         for i, text in enumerate(texts):
             clean = strip_chat_noise(safe_str(text or "")[:DETECT_CHARS])
-            if letter_weight(clean) >= self.min_letters:
-                todo.append(i)
+            letters = letter_weight(clean)
+            hint_prior = prior(hints[i], self.candidates) if hints is not None and self.prior_weight > 0 else {}
+            if letters >= self.min_letters or (hint_prior and letters >= self.prior_min_letters and letters > 0):
+                todo.append((i, letters, hint_prior))
                 cleaned.append(clean)
         if not todo:
             return out
         try:
-            scored = self._score(cleaned)
+            dists = self._distributions(cleaned)
         except Exception:  # one bad text must not sink the batch: retry one by one
-            scored = [self._score_one_safely(t) for t in cleaned]
-        for i, (code, conf) in zip(todo, scored):
-            conf = min(1.0, max(0.0, float(conf)))
-            out[i] = LanguageGuess(code, conf) if code != UND and conf >= self.min_confidence else LanguageGuess(UND, conf)
+            dists = [self._distribution_one_safely(t) for t in cleaned]
+        for (i, letters, hint_prior), dist in zip(todo, dists):
+            out[i] = self._decide(dist, letters, hint_prior)
         return out
 
-    def _score_one_safely(self, text: str) -> tuple[str, float]:
+    def _decide(self, dist: dict[str, float], letters: int, hint_prior: dict[str, float]) -> LanguageGuess:
+        dist = {k: min(1.0, max(0.0, float(v))) for k, v in dist.items() if k != UND}
+        code, conf = max(dist.items(), key=lambda kv: kv[1]) if dist else (UND, 0.0)
+        if letters >= self.min_letters and code != UND and conf >= self.min_confidence:
+            return LanguageGuess(code, conf)
+        text_conf = conf if letters >= self.min_letters else 0.0
+        # the prior may only pick a language it names and the text finds plausible: at
+        # least PRIOR_MIN_RATIO of the text's own top score ("danke dir" in an en-US
+        # server stays 'und', "same here" becomes 'en'); the posterior is its confidence
+        plausible = {k: v for k, v in dist.items() if hint_prior.get(k, 0.0) > 0 and v >= self.prior_min_ratio * conf}
+        if plausible:
+            post = combine(dist, hint_prior, len(self.candidates), self.prior_weight)
+            p_code = max(plausible, key=lambda k: post.get(k, 0.0))
+            p_conf = post.get(p_code, 0.0)
+            if p_conf >= self.min_confidence:
+                return LanguageGuess(p_code, min(1.0, p_conf), "prior")
+        return LanguageGuess(UND, text_conf)
+
+    def _distribution_one_safely(self, text: str) -> dict[str, float]:
         try:
-            return self._score([text])[0]
+            return self._distributions([text])[0]
         except Exception:
-            return (UND, 0.0)
+            return {}
 
 
 class LinguaDetector(LanguageDetector):
@@ -159,16 +215,9 @@ class LinguaDetector(LanguageDetector):
             builder = builder.with_preloaded_language_models()
         self._detector = builder.build()
 
-    def _score(self, texts: list[str]) -> list[tuple[str, float]]:
+    def _distributions(self, texts: list[str]) -> list[dict[str, float]]:
         results = self._detector.compute_language_confidence_values_in_parallel(texts)
-        out: list[tuple[str, float]] = []
-        for values in results:
-            if not values or values[0].value <= 0.0:
-                out.append((UND, 0.0))
-            else:
-                top = values[0]
-                out.append((top.language.iso_code_639_1.name.lower(), top.value))
-        return out
+        return [{v.language.iso_code_639_1.name.lower(): v.value for v in values if v.value > 0.0} for values in results]
 
 
 class LangdetectDetector(LanguageDetector):
@@ -181,7 +230,9 @@ class LangdetectDetector(LanguageDetector):
 
     name = "language.langdetect.v1"
     SEED = 0
-    _ALIASES = {"zh-cn": "zh", "zh-tw": "zh"}
+    #: langdetect's codes that differ from the candidates' (Norwegian: lingua and the
+    #: candidates say ``nb``, langdetect ``no``)
+    _ALIASES = {"zh-cn": "zh", "zh-tw": "zh", "no": "nb"}
 
     def __init__(self, settings: Settings, **kw) -> None:
         super().__init__(settings, **kw)
@@ -204,10 +255,10 @@ class LangdetectDetector(LanguageDetector):
             raise ValueError(ERR_UNKNOWN_CANDIDATE.format(name=self.name, codes=unknown, known=sorted(known)))
         self._factory, self._prior = factory, prior
 
-    def _score(self, texts: list[str]) -> list[tuple[str, float]]:
+    def _distributions(self, texts: list[str]) -> list[dict[str, float]]:
         from langdetect.lang_detect_exception import LangDetectException
 
-        out: list[tuple[str, float]] = []
+        out: list[dict[str, float]] = []
         for text in texts:
             det = self._factory.create()
             det.set_prior_map(dict(self._prior))
@@ -215,17 +266,13 @@ class LangdetectDetector(LanguageDetector):
             try:
                 probs = det.get_probabilities()
             except LangDetectException:
-                out.append((UND, 0.0))
+                out.append({})
                 continue
             merged: dict[str, float] = {}
             for p in probs:
                 code = self._ALIASES.get(p.lang, p.lang)
                 merged[code] = merged.get(code, 0.0) + p.prob
-            if not merged:
-                out.append((UND, 0.0))
-            else:
-                code, prob = max(merged.items(), key=lambda kv: kv[1])
-                out.append((code, prob))
+            out.append(merged)
         return out
 
 

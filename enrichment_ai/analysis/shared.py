@@ -86,11 +86,18 @@ class SharedEncoderAnalyzer:
         import hashlib
 
         from enrichment_ai.analysis.encoder import Encoder
-        from enrichment_ai.analysis.heads import Heads, artifact_digest
+        from enrichment_ai.analysis.heads import Heads, artifact_digest, read_card
         from enrichment_ai.analysis.lora import inject_lora, load_lora_state_dict, merge_lora
 
         heads = Heads.load(self.heads_path)
-        encoder = Encoder(self.settings).load()
+        encoder = Encoder(self.settings)
+        trained_on = read_card(self.heads_path).get("base_encoder")
+        if trained_on and self.settings.encoder is not None and trained_on not in (encoder.name, self.settings.encoder):
+            # same width is not the same representation (MiniLM and mE5-small are both 384-d)
+            raise ValueError(f"heads in {self.heads_path} were trained on {trained_on!r}, not on encoder "
+                             f"{self.settings.encoder!r}; train heads for it with `enrichment-ai train` "
+                             "and point ENRICHMENT_HEADS_PATH at them")
+        encoder = encoder.load()
         encoder.symbol_names = heads.text_preprocessing == SYMBOL_NAMES
         dim = next(iter(heads.heads.values())).weight.shape[1]
         if dim != encoder.dim:

@@ -1,6 +1,7 @@
 """``enrichment-ai analyze``: run the analyzers on texts; no database or broker needed.
 
-Texts come from the arguments, or from ``--input FILE`` (``-`` = stdin), one per line.
+Texts come from the arguments, or from ``--input FILE`` (``-`` = stdin), one per line:
+lines end at ``\n`` only (a lone ``\r`` inside a line is part of its text).
 A line that is a JSON object with a ``"text"`` field is read as such (its ``"id"``, if
 any, is echoed first in the output); any other line is the text itself. One output per
 input line, in order (empty lines give a skipped result). The output contract is in
@@ -10,10 +11,11 @@ input line, in order (empty lines give a skipped result). The output contract is
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from enrichment_ai.config import Settings
 from enrichment_ai.types import Analysis
@@ -45,8 +47,20 @@ def parse_line(line: str) -> tuple[Any, str | None]:
 
 
 def _lines(stream: TextIO) -> Iterator[str]:
+    """Lines split on ``\n`` only: the stream must not translate newlines (see _open_text).
+
+    A lone ``\r`` (it occurs inside tweets) stays part of its line's text, so the output
+    keeps one object per input line; a ``\r\n`` ending (a Windows file) is removed whole.
+    """
     for line in stream:
-        yield line[:-1] if line.endswith("\n") else line
+        if line.endswith("\n"):
+            line = line[:-2] if line.endswith("\r\n") else line[:-1]
+        yield line
+
+
+def _open_text(binary: BinaryIO) -> TextIO:
+    """UTF-8 text over ``binary`` with ``newline="\n"``: no universal-newline splitting."""
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n")
 
 
 def read_inputs(args: argparse.Namespace) -> Iterable[tuple[Any, str | None]]:
@@ -54,8 +68,12 @@ def read_inputs(args: argparse.Namespace) -> Iterable[tuple[Any, str | None]]:
     if args.input is None:
         return ((None, t) for t in args.texts)
     if args.input == "-":
-        return (parse_line(ln) for ln in _lines(sys.stdin))
-    handle = open(args.input, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed at exhaustion
+        # sys.stdin is a universal-newline text stream; read its bytes instead (a replaced
+        # stdin without .buffer, e.g. io.StringIO, already splits on "\n" only)
+        buffer = getattr(sys.stdin, "buffer", None)
+        stream = _open_text(buffer) if buffer is not None else sys.stdin
+        return (parse_line(ln) for ln in _lines(stream))
+    handle = open(args.input, encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115 - closed at exhaustion
     return (parse_line(ln) for ln in _closing(handle))
 
 
@@ -87,7 +105,7 @@ def _fmt(x: float | None, spec: str = "+.2f") -> str:
 
 def table_row(n: int, text: str | None, a: Analysis) -> str:
     """One human-readable line."""
-    shown = (text or "").replace("\n", " ")
+    shown = (text or "").replace("\n", " ").replace("\r", " ")
     shown = shown if len(shown) <= 40 else shown[:39] + "…"
     ents = ", ".join(f"{e.text}/{e.label}" for e in a.entities)
     extra = f"  [{a.reason}]" if a.reason else ""

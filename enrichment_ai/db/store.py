@@ -40,29 +40,55 @@ __all__ = [
     "upsert_analyses",
 ]
 
+#: How many of a channel's latest messages give its "recent languages" (the language-id
+#: prior): a bounded index scan per channel of the batch, whatever the backlog.
+RECENT_LANGUAGE_MESSAGES = 50
+
 _FETCH_SQL = """
-SELECT m.id, m.channel_id, c.server_id, m.author_id, m.content, m.created_at,
-       m.deleted_at IS NOT NULL AS deleted, COALESCE(u.bot, FALSE) AS author_bot
-FROM messages m
-JOIN channels c ON c.id = m.channel_id
-LEFT JOIN users u ON u.id = m.author_id
-WHERE m.id = ANY(%s)
+WITH wanted AS (
+    SELECT m.id, m.channel_id, c.server_id, m.author_id, m.content, m.created_at,
+           m.deleted_at IS NOT NULL AS deleted, COALESCE(u.bot, FALSE) AS author_bot,
+           s.preferred_locale, u.locale
+    FROM messages m
+    JOIN channels c ON c.id = m.channel_id
+    LEFT JOIN servers s ON s.id = c.server_id
+    LEFT JOIN users u ON u.id = m.author_id
+    WHERE m.id = ANY(%(ids)s)
+), recent AS (
+    SELECT ch.channel_id, array_agg(a.language_code ORDER BY last.created_at DESC) AS langs
+    FROM (SELECT DISTINCT channel_id FROM wanted) ch
+    CROSS JOIN LATERAL (
+        SELECT m.id, m.created_at FROM messages m
+        WHERE m.channel_id = ch.channel_id AND m.deleted_at IS NULL
+        ORDER BY m.created_at DESC LIMIT %(recent)s
+    ) last
+    JOIN ai_analysis a ON a.message_id = last.id
+    WHERE a.language_code IS NOT NULL AND a.language_code <> 'und'
+    GROUP BY ch.channel_id
+)
+SELECT w.id, w.channel_id, w.server_id, w.author_id, w.content, w.created_at, w.deleted,
+       w.author_bot, w.preferred_locale, w.locale, COALESCE(r.langs, '{}')
+FROM wanted w LEFT JOIN recent r ON r.channel_id = w.channel_id
 """
 
 
 def fetch_messages(conn: psycopg.Connection, ids: Iterable[UUID]) -> dict[UUID, Message]:
     """Load the given messages with ONE select. Ids that do not exist are absent from
     the result; deleted messages are present with ``deleted=True`` (the caller
-    decides, typically recording :data:`SKIP_DELETED`)."""
+    decides, typically recording :data:`SKIP_DELETED`). Each message carries what the
+    language-id prior uses: the server's ``preferred_locale``, the author's ``locale``
+    and the languages of its channel's last :data:`RECENT_LANGUAGE_MESSAGES` analysed
+    messages (newest first)."""
     wanted = list(dict.fromkeys(_uuid(i) for i in ids))
     if not wanted:
         return {}
     with conn.transaction():
-        rows = conn.execute(_FETCH_SQL, (wanted,)).fetchall()
+        rows = conn.execute(_FETCH_SQL, {"ids": wanted, "recent": RECENT_LANGUAGE_MESSAGES}).fetchall()
     return {
         r[0]: Message(
             id=r[0], channel_id=r[1], server_id=r[2], author_id=r[3], content=r[4],
-            created_at=r[5], deleted=r[6], author_bot=r[7],
+            created_at=r[5], deleted=r[6], author_bot=r[7], server_locale=r[8],
+            author_locale=r[9], channel_languages=tuple(r[10]),
         )
         for r in rows
     }

@@ -17,9 +17,9 @@ if _MARKER:
 
     _enrich_batch = pipeline.Enricher.enrich_batch
 
-    def _poisoned_enrich_batch(self, texts):
+    def _poisoned_enrich_batch(self, texts, *args, **kwargs):
         if any(_MARKER in (t or "") for t in texts):
             os.kill(os.getpid(), signal.SIGKILL)
-        return _enrich_batch(self, texts)
+        return _enrich_batch(self, texts, *args, **kwargs)
 
     pipeline.Enricher.enrich_batch = _poisoned_enrich_batch

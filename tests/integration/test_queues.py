@@ -94,13 +94,14 @@ def test_analysis_flows_while_a_long_rollup_and_summary_run(
     send_all(producer, earlier)
     wait_analysed(conn, earlier)
     wait_for(lambda: redis.llen(BG) == 1, 30, "the busy channel's summary to be enqueued")
-    background = start_worker(q_settings, tmp_path, name="background-only", overrides=OVERRIDES,
-                              queues="background")
     blocker = psycopg.connect(migrated_db)  # holds the rollup and the summary lock: both tasks wait
+    background = None
     try:
         with blocker.transaction():
             blocker.execute("SELECT pg_advisory_xact_lock(%s)", (rollup_sql.ROLLUP_LOCK_KEY,))
-            summary_sql.lock_channel(blocker, busy)
+            summary_sql.lock_channel(blocker, busy)  # before the background worker can take the task
+            background = start_worker(q_settings, tmp_path, name="background-only", overrides=OVERRIDES,
+                                      queues="background")
             producer.send_task("enrichment.nightly_rollup", kwargs={"day": "2024-03-06"})
             wait_for(lambda: "Task enrichment.summarize_channel[" in background.log(), 60, "the summary to start")
             channel = factory.channel()
@@ -118,4 +119,5 @@ def test_analysis_flows_while_a_long_rollup_and_summary_run(
         assert "models loaded" not in background.log()  # the summary read the stored embeddings
     finally:
         blocker.close()
-        background.stop()
+        if background is not None:
+            background.stop()

