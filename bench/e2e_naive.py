@@ -9,7 +9,7 @@ What a first implementation does, one message at a time, with nothing shared:
   shipped heads of ``models/tweeteval-heads`` applied to that encoder's mean-pooled
   embedding (the LoRA adapter is not applied: the point is the cost of four
   independent passes, not the accuracy of the baseline);
-- the full spaCy pipeline (every component of ``Settings.spacy_model``) per message;
+- the full spaCy pipeline (every component of the English pipeline in ``Settings.spacy_models``) per message;
 - one ``INSERT`` + ``COMMIT`` per message into ``ai_analysis`` (its own
   ``model_version``, so it never collides with the pipeline's rows).
 
@@ -60,7 +60,7 @@ class NaivePipeline:
         self.tokenizers = {t: AutoTokenizer.from_pretrained(path) for t in TASKS}
         self.models = {t: AutoModel.from_pretrained(path).eval() for t in TASKS}
         self.heads = Heads.load(self.settings.heads_path)
-        self.nlp = load_spacy(self.settings.spacy_model)  # every component
+        self.nlp = load_spacy(self.settings.spacy_models["en"])  # every component
         return self
 
     def _embed(self, task: str, text: str):

@@ -14,7 +14,6 @@ import pytest
 from celery_helpers import start_worker, wait_analysed, wait_drained, wait_for
 from enrichment_ai.cli.stack import Child
 from enrichment_ai.db import rollup_sql, summary_sql
-from enrichment_ai.embedded import redis_client
 from enrichment_ai.summaries import pending_key
 
 pytestmark = pytest.mark.integration
@@ -46,17 +45,20 @@ def producer(q_settings):
     app.close()
 
 
-@pytest.fixture
-def redis(redis_url):
-    client = redis_client(redis_url)
-    yield client
-    client.close()
-
-
 def send_all(producer, ids) -> None:
     with producer.producer_or_acquire() as p:
         for mid in ids:
             producer.send_task("enrichment.analyze_message", kwargs={"message_id": str(mid)}, producer=p)
+
+
+def analysed_channel(producer, factory, conn, redis, n: int, text: str):
+    """A new channel (no summary pending) with ``n`` messages, all analysed by the
+    analysis worker; returns (channel, ids, rows)."""
+    channel = factory.channel()
+    redis.delete(pending_key(channel))
+    ids = [factory.message(channel, content=text.format(i=i)) for i in range(n)]
+    send_all(producer, ids)
+    return channel, ids, wait_analysed(conn, ids)
 
 
 def task_succeeded(child: Child, name: str) -> bool:
@@ -66,12 +68,8 @@ def task_succeeded(child: Child, name: str) -> bool:
 
 def test_flooded_channel_gets_one_pending_summary(analysis_worker, producer, factory, conn, redis):
     redis.delete(BG)
-    channel = factory.channel()
-    redis.delete(pending_key(channel))
-    ids = [factory.message(channel, content=f"Flood {i}: the raid tonight needs two more healers and a tank.")
-           for i in range(40)]
-    send_all(producer, ids)
-    rows = wait_analysed(conn, ids)
+    channel, _ids, rows = analysed_channel(producer, factory, conn, redis, 40,
+                                           "Flood {i}: the raid tonight needs two more healers and a tank.")
     wait_drained(redis, "gpu")
     batches = {r["details"]["batch"]["id"] for r in rows.values()}
     assert len(batches) >= 5  # many batches saw the channel due ...
@@ -87,12 +85,8 @@ def test_analysis_flows_while_a_long_rollup_and_summary_run(
     import psycopg
 
     redis.delete(BG)
-    busy = factory.channel()
-    redis.delete(pending_key(busy))
-    earlier = [factory.message(busy, content=f"Background channel message {i} about the patch notes.")
-               for i in range(6)]
-    send_all(producer, earlier)
-    wait_analysed(conn, earlier)
+    busy, _ids, _rows = analysed_channel(producer, factory, conn, redis, 6,
+                                         "Background channel message {i} about the patch notes.")
     wait_for(lambda: redis.llen(BG) == 1, 30, "the busy channel's summary to be enqueued")
     blocker = psycopg.connect(migrated_db)  # holds the rollup and the summary lock: both tasks wait
     background = None
