@@ -144,3 +144,18 @@ def test_two_apps_keep_their_own_tasks_and_settings():
     assert first.tasks["enrichment.analyze_message"].flush_every == 8
     assert second.tasks["enrichment.analyze_message"].flush_every == 24
     assert second.tasks["enrichment.sweep"].app is second
+
+
+def test_token_batches_keep_padding_within_the_budget():
+    from enrichment_ai.analysis.encoder import token_batches
+
+    lengths = [10] * 70 + [200, 256, 300]  # sorted ascending, as the encoder sorts windows
+    order = list(range(len(lengths)))
+    batches = token_batches(lengths, order, 64, 4096)
+    assert [i for b in batches for i in b] == order  # every window once, order kept
+    assert all(len(b) <= 64 for b in batches)
+    assert all(len(b) * max(lengths[i] for i in b) <= 4096 or len(b) == 1 for b in batches)
+    assert batches[0] == list(range(64))  # short windows fill a whole batch
+    assert len(token_batches([300] * 20, list(range(20)), 64, 4096)[0]) == 13  # 13 x 300 <= 4096 < 14 x 300
+    assert token_batches([5000], [0], 64, 4096) == [[0]]  # longer than the budget: alone
+    assert token_batches([], [], 64, 4096) == []
