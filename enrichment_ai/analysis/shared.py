@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,10 +63,15 @@ def embedding_id(settings: "Settings") -> str:
     """Names the vectors of :meth:`SharedEncoderAnalyzer.embed` without loading anything:
     the base encoder (setting) plus the digest of the heads artifact that carries the
     adapter. Stored embeddings are keyed by it (``message_embeddings.encoder``)."""
+    return _embedding_id(settings.encoder or "all-MiniLM-L6-v2", str(settings.heads_path))
+
+
+@functools.lru_cache(maxsize=8)
+def _embedding_id(base: str, heads_path: str) -> str:
+    """Cached per process: every summary asks, and the digest hashes the artifact's tensors."""
     from enrichment_ai.analysis.heads import artifact_digest
 
-    base = settings.encoder or "all-MiniLM-L6-v2"
-    return f"{base}|{artifact_digest(Path(settings.heads_path))[:12]}"
+    return f"{base}|{artifact_digest(Path(heads_path))[:12]}"
 
 
 class SharedEncoderAnalyzer:
