@@ -214,7 +214,8 @@ class Enricher:
                 out[i].reason = REASON_UND.format(conf=out[i].language_confidence)
             elif out[i].language not in supported:
                 out[i].reason = REASON_UNSUPPORTED.format(code=out[i].language)
-        results = _run_stage(self.shared.analyze, [clean[i] for i in todo])
+        pairs = [(clean[i], out[i].language) for i in todo]
+        results = _run_stage(lambda items: self.shared.analyze([t for t, _ in items], languages=[lang for _, lang in items]), pairs)
         for i, r in zip(todo, results):
             a = out[i]
             error = _err(r) if isinstance(r, Exception) else r.error

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ class Heads:
 
     heads: dict[str, Head]
     toxicity_calibration: torch.Tensor = field(default_factory=lambda: torch.tensor([1.0, 1.0, 0.0]))
+    #: per-language [a, b, c] where that language has labelled toxicity val data (the heads'
+    #: log-odds are not equally calibrated across languages); other languages use the global one
+    toxicity_calibration_by_language: dict[str, torch.Tensor] = field(default_factory=dict)
     topic_labels: list[str] = field(default_factory=list)
     topic_weight: torch.Tensor | None = None
     topic_bias: torch.Tensor | None = None
@@ -75,10 +79,16 @@ class Heads:
         z = self.heads[task].logits(x)
         return z[:, 1] - z[:, 0]
 
-    def toxicity(self, x: torch.Tensor) -> torch.Tensor:
-        """Calibrated P(toxic) from the offensive and hate heads, (n,)."""
-        a, b, c = self.toxicity_calibration.tolist()
-        return torch.sigmoid(a * self.log_odds("offensive", x) + b * self.log_odds("hate", x) + c)
+    def toxicity(self, x: torch.Tensor, languages: "Sequence[str | None] | None" = None) -> torch.Tensor:
+        """Calibrated P(toxic) from the offensive and hate heads, (n,); ``languages`` (one
+        per row) picks :attr:`toxicity_calibration_by_language` where there is one."""
+        coef = self.toxicity_calibration.reshape(1, 3).expand(x.shape[0], 3)
+        if languages is not None and self.toxicity_calibration_by_language:
+            by = self.toxicity_calibration_by_language
+            coef = torch.stack([by.get(lang, self.toxicity_calibration) if lang else self.toxicity_calibration
+                                for lang in languages]).reshape(x.shape[0], 3)
+        z = torch.stack([self.log_odds("offensive", x), self.log_odds("hate", x)], 1)
+        return torch.sigmoid((z * coef[:, :2]).sum(1) + coef[:, 2])
 
     def topic_probs(self, x: torch.Tensor) -> torch.Tensor:
         """Independent per-topic probabilities, (n, topics)."""
@@ -94,6 +104,8 @@ class Heads:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors: dict[str, torch.Tensor] = {"toxicity.calibration": self.toxicity_calibration.float()}
+        for lang, coef in self.toxicity_calibration_by_language.items():
+            tensors[f"toxicity.calibration.{lang}"] = coef.float()
         for task, head in self.heads.items():
             tensors[f"{task}.weight"] = head.weight.float()
             tensors[f"{task}.bias"] = head.bias.float()
@@ -134,6 +146,8 @@ class Heads:
         return cls(
             heads=heads,
             toxicity_calibration=tensors["toxicity.calibration"],
+            toxicity_calibration_by_language={k.rsplit(".", 1)[1]: v for k, v in tensors.items()
+                                              if k.startswith("toxicity.calibration.")},
             topic_labels=json.loads(meta.get("topic_labels", "[]")),
             topic_weight=tensors.get("topics.weight"),
             topic_bias=tensors.get("topics.bias"),

@@ -126,7 +126,8 @@ class SharedEncoderAnalyzer:
         if self.settings.encoder is not None:
             enc_id += "-" + hashlib.sha256(self.settings.encoder.encode()).hexdigest()[:6]
         kind = "lora" if heads.adapter else "heads"
-        self._version = f"{enc_id}+tweeteval-{kind}-{artifact_digest(self.heads_path)[:12]}"
+        family = str(card.get("name") or "tweeteval-heads").removesuffix("-heads")  # tweeteval | multilingual
+        self._version = f"{enc_id}+{family}-{kind}-{artifact_digest(self.heads_path)[:12]}"
         return self
 
     @property
@@ -144,27 +145,31 @@ class SharedEncoderAnalyzer:
         cleaned = [clean_text(t, self.settings.max_chars)[0] for t in texts]
         return self.encoder.embed(cleaned)
 
-    def analyze(self, texts: list[str], custom_topics: "CustomTopics | None" = None) -> list[SharedResult]:
+    def analyze(self, texts: list[str], custom_topics: "CustomTopics | None" = None,
+                languages: "list[str | None] | None" = None) -> list[SharedResult]:
         """One result per text, in order. A text that fails gets an error result.
 
-        ``custom_topics`` (server-defined labels) replaces the TweetTopicXL taxonomy.
+        ``custom_topics`` (server-defined labels) replaces the TweetTopicXL taxonomy;
+        ``languages`` (one code per text, optional) selects the toxicity calibration of
+        each text's language where the artifact has one.
         """
         if self.encoder is None:
             raise RuntimeError("SharedEncoderAnalyzer.load() must be called first")
         texts = list(texts)
         prepared = [clean_text(t, self.settings.max_chars) for t in texts]
+        langs = list(languages) if languages is not None else [None] * len(texts)
         try:
-            return self._analyze([p[0] for p in prepared], [p[1] for p in prepared], custom_topics)
+            return self._analyze([p[0] for p in prepared], [p[1] for p in prepared], custom_topics, langs)
         except Exception:  # noqa: BLE001 - isolate the bad item(s), never fail the batch
             out = []
-            for text, notes in prepared:
+            for (text, notes), lang in zip(prepared, langs):
                 try:
-                    out.extend(self._analyze([text], [notes], custom_topics))
+                    out.extend(self._analyze([text], [notes], custom_topics, [lang]))
                 except Exception as exc:  # noqa: BLE001
                     out.append(SharedResult(error=f"{type(exc).__name__}: {exc}"[:300], details=dict(notes)))
             return out
 
-    def _analyze(self, texts: list[str], notes: list[dict], custom_topics) -> list[SharedResult]:
+    def _analyze(self, texts: list[str], notes: list[dict], custom_topics, langs) -> list[SharedResult]:
         import torch
 
         if not texts:
@@ -174,7 +179,7 @@ class SharedEncoderAnalyzer:
         x = torch.nn.functional.normalize(torch.stack([s.mean() for s in states]), dim=-1)
         vectors = x.numpy()
         probs = {task: heads.heads[task].probs(x) for task in SCORED_HEADS}
-        tox_whole = heads.toxicity(x)
+        tox_whole = heads.toxicity(x, langs)
         if custom_topics is not None:
             topic_lists = custom_topics.predict(vectors)
         else:
@@ -186,7 +191,7 @@ class SharedEncoderAnalyzer:
                 for task in SCORED_HEADS
             }
             sent = scores["sentiment"]
-            tox, span = self._span_toxicity(text, states[i], float(tox_whole[i]))
+            tox, span = self._span_toxicity(text, states[i], float(tox_whole[i]), langs[i])
             scores["toxicity"] = {"toxic": round(tox, 6)}
             details = dict(notes[i])
             if span is not None:
@@ -214,7 +219,7 @@ class SharedEncoderAnalyzer:
         chosen = predict_multilabel(p, heads.topic_threshold.numpy())
         return [[lab for lab, on in zip(heads.topic_labels, row) if on] for row in chosen]
 
-    def _span_toxicity(self, text: str, states, whole: float) -> tuple[float, dict | None]:
+    def _span_toxicity(self, text: str, states, whole: float, lang: str | None = None) -> tuple[float, dict | None]:
         """Max of the whole-message toxicity and every sentence's (pooled from the same pass)."""
         import torch
 
@@ -229,7 +234,7 @@ class SharedEncoderAnalyzer:
                 kept.append((start, end))
         if not vecs:
             return whole, None
-        tox = self.heads.toxicity(torch.nn.functional.normalize(torch.stack(vecs), dim=-1)).tolist()
+        tox = self.heads.toxicity(torch.nn.functional.normalize(torch.stack(vecs), dim=-1), [lang] * len(vecs)).tolist()
         j = int(np.argmax(tox))
         start, end = kept[j]
         span = {"text": text[start:end], "start": start, "end": end, "toxicity": round(tox[j], 6),

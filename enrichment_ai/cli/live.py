@@ -16,7 +16,7 @@ from uuid import UUID
 
 from enrichment_ai.config import Settings
 
-COLUMNS = (("channel", 14), ("author", 10), ("lang", 4), ("sentiment", 14), ("tox", 4),
+COLUMNS = (("channel", 14), ("author", 10), ("lang", 4), ("sentiment", 15), ("tox", 5),
            ("topics", 24), ("entities", 26), ("message / skip reason", 43))
 
 
@@ -25,16 +25,26 @@ def _cut(text: Any, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+#: marks a score transferred to the message's language (no validated data in it; coverage.py)
+TRANSFERRED_MARK = "~"
+
+
 def header() -> str:
-    """Column titles and a rule."""
+    """Column titles and a rule (and what the transferred mark means)."""
     titles = " ".join(t.ljust(w) for t, w in COLUMNS)
-    return f"{titles}\n{'-' * len(titles)}"
+    return (f"{TRANSFERRED_MARK} after a score: transferred to that language (not validated on labelled data in it)\n"
+            f"{titles}\n{'-' * len(titles)}")
+
+
+def _mark(row: dict[str, Any], group: str) -> str:
+    return TRANSFERRED_MARK if row.get(f"{group}_coverage") == "transferred" else ""
 
 
 def format_row(row: dict[str, Any]) -> str:
     """One analysed (or skipped) message as a table line."""
-    sentiment = "" if row["sentiment"] is None else f"{row['sentiment_label'] or ''} {float(row['sentiment']):+.2f}"
-    tox = "" if row["toxicity"] is None else f"{float(row['toxicity']):.2f}"
+    sentiment = ("" if row["sentiment"] is None
+                 else f"{row['sentiment_label'] or ''} {float(row['sentiment']):+.2f}{_mark(row, 'sentiment')}")
+    tox = "" if row["toxicity"] is None else f"{float(row['toxicity']):.2f}{_mark(row, 'toxicity')}"
     ents = ", ".join(f"{e.get('text')}/{e.get('label')}" for e in (row["entities"] or []))
     tail = f"[skip: {row['skip_reason']}] {row['content'] or ''}" if row["skip_reason"] else row["content"]
     cells = (f"#{row['channel']}", row["author"], row["language"] or "", sentiment, tox,

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spell out emoji/symbols the vocabulary lacks by their Unicode names (recorded in the artifact)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="feature cache folder (default: <data_dir>/train-cache from Settings)")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="only refit the toxicity calibration (global + per language) of the --out artifact on val")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch CPU threads (the shipped model was trained with 2: another count rounds floats"
                              " in another order, so the weights come out slightly different)")
@@ -71,5 +73,10 @@ def run(args: argparse.Namespace, settings) -> int:
 
     cfg = config(args, settings)
     torch.set_num_threads(max(1, args.threads))
+    if args.recalibrate:
+        from enrichment_ai.training.trainer import recalibrate
+
+        recalibrate(settings, cfg.data_dir, cfg.out_dir, cfg.seed)
+        return 0
     train(settings, cfg)
     return 0

@@ -20,6 +20,8 @@ SELECT m.id AS message_id, m.created_at, s.name AS server, c.name AS channel,
        a.language_code AS language, a.sentiment_label, a.sentiment_score AS sentiment,
        a.toxicity_score AS toxicity, a.topics, a.entities, a.model_version,
        a.details -> 'batch' ->> 'size' AS batch_size,
+       a.details -> 'coverage' ->> 'sentiment' AS sentiment_coverage,
+       a.details -> 'coverage' ->> 'toxicity' AS toxicity_coverage,
        coalesce(a.skip_reason, k.reason) AS skip_reason,
        coalesce(a.updated_at, k.last_seen) AS analysed_at,
        (a.message_id IS NOT NULL OR k.message_id IS NOT NULL) AS done

@@ -71,3 +71,22 @@ def precision_at_thresholds(y: np.ndarray, p: np.ndarray, thresholds=(0.5, 0.7, 
                      "precision": round(tp / flag.sum(), 4) if flag.any() else None,
                      "recall": round(tp / max(int((y == 1).sum()), 1), 4)})
     return rows
+
+
+def fit_by_language(z_by_lang: dict[str, tuple[np.ndarray, np.ndarray]], *, seed: int = 0) -> tuple[np.ndarray, dict, dict[str, np.ndarray], dict[str, dict]]:
+    """The global calibration on every language's val rows plus one per language.
+
+    Returns (global coefficients, global report, {lang: coefficients}, {lang: report}); each
+    report's ECE is cross-fitted on that language's rows. One Platt fit over all languages
+    leaves each miscalibrated (measured: English ECE 0.060 in-sample under a fit on
+    en+de+pt), so where a language has its own val set it gets its own 3 numbers."""
+    z = np.concatenate([v[0] for v in z_by_lang.values()])
+    y = np.concatenate([v[1] for v in z_by_lang.values()])
+    coef, report = fit_toxicity_calibration(z, y, seed=seed)
+    by, reports = {}, {}
+    for lang, (zl, yl) in z_by_lang.items():
+        by[lang], reports[lang] = fit_toxicity_calibration(zl, yl, seed=seed)
+        # what the global fit gives this language, for comparison
+        reports[lang]["ece_global_fit_in_sample"] = expected_calibration_error(yl, apply_calibration(coef, zl))
+        reports[lang].pop("reliability", None)
+    return coef, report, by, reports

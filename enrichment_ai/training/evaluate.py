@@ -38,7 +38,7 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
     for task in TASKS:
         data = load_task(data_dir, task, split)
         t0 = time.time()
-        res = analyzer.analyze(data.texts)
+        res = analyzer.analyze(data.texts, languages=["en"] * len(data))  # as the pipeline calls it
         dt = time.time() - t0
         results[task] = (data, res)
         labels = TASK_LABELS[task]
@@ -89,7 +89,7 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
     report["bias"] = {f"at_{t}": bias_report(sents, tox, t) for t in sorted({0.5, thr})}
     log("bias FPR: " + ", ".join(f"{k}={v['fpr']:.4f}" for k, v in report["bias"].items()))
 
-    if (Path(data_dir) / "multilingual").is_dir() and analyzer.languages != frozenset({"en"}):
+    if (Path(data_dir) / "multilingual").is_dir() and getattr(analyzer, "coverage", None):
         report["languages"] = evaluate_languages(analyzer, data_dir, split, log)
     if langid:
         report["langid"] = _langid(data_dir, analyzer.settings, log)
@@ -118,13 +118,13 @@ def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print) 
     tox_by_lang: dict[str, tuple[list, list]] = {}
     for task in ("offensive", "hate"):  # English toxicity: TweetEval
         data = load_task(data_dir, task, split)
-        res = analyzer.analyze(data.texts)
+        res = analyzer.analyze(data.texts, languages=["en"] * len(data))
         ys, ps = tox_by_lang.setdefault("en", ([], []))
         ys += list(data.labels)
         ps += [r.toxicity for r in res]
     for name, (task, lang, metric_name) in EXTRA_SETS.items():
         data = load_extra(data_dir, name, split)
-        res = analyzer.analyze(data.texts)
+        res = analyzer.analyze(data.texts, languages=[lang] * len(data))
         labels = TASK_LABELS[task]
         pred = np.array([int(np.argmax([r.scores[task][lab] for lab in labels])) for r in res])
         value = metric(metric_name, data.labels, pred, len(labels))

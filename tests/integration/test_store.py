@@ -176,3 +176,14 @@ def test_fetch_messages_carries_the_language_prior(conn, factory):
     dm = store.fetch_messages(conn, [factory.message(factory.channel(dm=True), author)])
     (only,) = dm.values()
     assert only.server_locale is None and only.author_locale == "pt-BR"
+    assert not got[new].validated_only and not only.validated_only  # no server_enrichment_settings row
+
+
+def test_fetch_messages_carries_the_servers_validated_languages_only(conn, factory):
+    strict, lax = factory.server(), factory.server()
+    conn.execute("INSERT INTO server_enrichment_settings (server_id, validated_languages_only) VALUES (%s, TRUE), (%s, FALSE)",
+                 (strict, lax))
+    conn.commit()
+    a, b = factory.message(factory.channel(strict), content="Hola"), factory.message(factory.channel(lax), content="Hola")
+    got = store.fetch_messages(conn, [a, b])
+    assert got[a].validated_only is True and got[b].validated_only is False

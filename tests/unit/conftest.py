@@ -42,6 +42,14 @@ def enricher(analysis_settings):
     return Enricher(analysis_settings).load()
 
 
+@pytest.fixture(scope="session")
+def english_enricher():
+    """The English-only configuration: all-MiniLM-L6-v2 with models/tweeteval-heads."""
+    from enrichment_ai.pipeline import Enricher
+
+    return Enricher(Settings(device="cpu", encoder="all-MiniLM-L6-v2")).load()
+
+
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "love", "hate", "this", "you", "are", "great", "awful", "!", ".", "so"]
 
 

@@ -34,3 +34,16 @@ def test_readme_names_only_real_commands_and_every_command():
     named = set(re.findall(r"enrichment-ai (\w+)", readme)) | set(re.findall(r"` / `(\w+) --", readme))
     assert named - set(COMMANDS) == set(), "README names commands that do not exist"
     assert set(COMMANDS) - named == set(), "commands the README does not mention"
+
+
+def test_demo_rows_mark_transferred_scores():
+    from enrichment_ai.cli.live import TRANSFERRED_MARK, format_row, header
+
+    base = {"channel": "deutsch", "author": "grimlock", "language": "de", "sentiment": -0.8, "sentiment_label": "negative",
+            "toxicity": 0.93, "topics": [], "entities": [], "skip_reason": None, "content": "Halt die Klappe"}
+    validated = format_row(base | {"sentiment_coverage": "validated", "toxicity_coverage": "validated"})
+    transferred = format_row(base | {"sentiment_coverage": "validated", "toxicity_coverage": "transferred"})
+    assert "0.93 " in validated and TRANSFERRED_MARK not in validated
+    assert f"0.93{TRANSFERRED_MARK}" in transferred and f"-0.80{TRANSFERRED_MARK}" not in transferred
+    assert format_row(base).count(TRANSFERRED_MARK) == 0  # English-only artifact: no coverage block
+    assert TRANSFERRED_MARK in header().splitlines()[0]

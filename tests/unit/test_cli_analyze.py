@@ -35,7 +35,8 @@ def test_file_to_jsonl(tmp_path, capsys):
     assert list(rows[0]) == keys and list(rows[2]) == ["id", *keys]
     assert rows[0]["language"] == "en" and {"text": "Paris", "label": "GPE", "start": 23, "end": 28} in rows[0]["entities"]
     assert rows[1]["skipped"] and rows[1]["reason"] == "empty"
-    assert rows[2]["id"] == "m-2" and rows[2]["language"] == "ja" and rows[2]["toxicity"] is None
+    assert rows[2]["id"] == "m-2" and rows[2]["language"] == "ja"  # scored by the multilingual default, marked:
+    assert rows[2]["toxicity"] is not None and rows[2]["details"]["coverage"]["toxicity"] == "transferred"
     assert rows[3]["language"] == "und" and rows[3]["sentiment"] is None
     assert rows[4]["toxicity"] > rows[0]["toxicity"]
 

