@@ -54,12 +54,15 @@ class NaivePipeline:
         from enrichment_ai.analysis.entities import load_spacy
         from enrichment_ai.analysis.heads import Heads
 
-        path = self.settings.encoder or default_encoder_path()
+        from enrichment_ai.config import ENGLISH_HEADS
+
+        # the baseline is defined on MiniLM-L6 and its English heads, whatever the default encoder
+        path = default_encoder_path()
         langdetect.DetectorFactory.seed = 0
         self.detect = langdetect.detect
         self.tokenizers = {t: AutoTokenizer.from_pretrained(path) for t in TASKS}
         self.models = {t: AutoModel.from_pretrained(path).eval() for t in TASKS}
-        self.heads = Heads.load(self.settings.heads_path)
+        self.heads = Heads.load(ENGLISH_HEADS)
         self.nlp = load_spacy(self.settings.spacy_models["en"])  # every component
         return self
 

@@ -22,7 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="TweetEval + TweetTopicXL en only (the recipe of the MiniLM artifact, models/tweeteval-heads)")
     parser.add_argument("--epochs", type=float, default=3.0, help="passes over the (sampled) training data")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop adapter training after this long")
-    parser.add_argument("--adapt-layers", type=int, default=2, help="top encoder layers that get LoRA adapters")
+    parser.add_argument("--adapt-layers", type=int, default=3, help="top encoder layers that get LoRA adapters")
+    parser.add_argument("--max-steps", type=int, default=4792,
+                        help="stop adapter training after this many steps, 0 = none (the shipped run was stopped "
+                             "by a 45-minute budget at step 4,792; this reproduces it deterministically)")
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="adapter learning rate")
@@ -59,6 +62,7 @@ def config(args: argparse.Namespace, settings):
     return TrainConfig(
         data_dir=args.data, out_dir=args.out or settings.heads_path, mode=args.mode, seed=args.seed,
         max_per_task=args.sample or None, epochs=args.epochs, max_minutes=args.max_minutes,
+        max_steps=args.max_steps or None,
         adapt_layers=args.adapt_layers, rank=args.rank, alpha=2.0 * args.rank, batch_size=args.batch_size, lr=args.lr,
         cache_dir=args.cache or (Path(settings.data_dir) / "train-cache"),
         ema=args.ema, evals_per_epoch=args.evals_per_epoch, symbol_names=args.symbol_names,

@@ -85,6 +85,8 @@ def fit_by_language(z_by_lang: dict[str, tuple[np.ndarray, np.ndarray]], *, seed
     coef, report = fit_toxicity_calibration(z, y, seed=seed)
     by, reports = {}, {}
     for lang, (zl, yl) in z_by_lang.items():
+        if min(np.bincount(yl.astype(int), minlength=2)) < 20:  # too few to fit (and cross-fit) 3 numbers
+            continue
         by[lang], reports[lang] = fit_toxicity_calibration(zl, yl, seed=seed)
         # what the global fit gives this language, for comparison
         reports[lang]["ece_global_fit_in_sample"] = expected_calibration_error(yl, apply_calibration(coef, zl))

@@ -210,7 +210,8 @@ def train_multitask(encoder, feats, cfg, split_layer: int, log):
                 ema.update()
             step += 1
             bar.update(1)
-            over = cfg.max_minutes is not None and (time.time() - t0) / 60 > cfg.max_minutes
+            over = ((cfg.max_minutes is not None and (time.time() - t0) / 60 > cfg.max_minutes)
+                    or (getattr(cfg, "max_steps", None) is not None and step >= cfg.max_steps))
             if step % eval_every == 0 or step >= total or over:
                 if ema is not None:
                     ema.swap()  # evaluate (and keep) the averaged weights

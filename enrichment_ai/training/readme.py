@@ -110,8 +110,10 @@ def _reproduce(card: dict) -> str:
     cfg = card.get("train_config", {})
     env = f"ENRICHMENT_ENCODER={card.get('base_encoder')} "
     flags = "" if cfg.get("multilingual", False) else " --english-only"
-    if cfg.get("adapt_layers", 2) != 2:
-        flags += f" --adapt-layers {cfg['adapt_layers']}"
+    if cfg.get("adapt_layers", 2) != 3:
+        flags += f" --adapt-layers {cfg.get('adapt_layers', 2)}"
+    if cfg.get("max_steps") != 4792:
+        flags += f" --max-steps {cfg.get('max_steps') or 0}"
     if cfg.get("max_minutes"):
         flags += f" --max-minutes {cfg['max_minutes']:g}"
     out = f" --out models/{card.get('name', 'tweeteval-heads')}"
@@ -148,8 +150,8 @@ def _languages_section(langs: dict, coverage: dict | None) -> list[str]:
         lines += ["### Coverage: which languages get which scores, on what evidence", "",
                   "`validated` = labelled val data in that language at or above the floor "
                   f"({', '.join(f'{g} {100 * v:.0f}' for g, v in coverage['floors'].items())}); `transferred` = scored "
-                  "through the multilingual encoder without such evidence (every other language the encoder covers: "
-                  f"{len(coverage['languages'])} in all). Each row's `details.coverage` says which; a server with "
+                  "through the multilingual encoder without such evidence (every other language the encoder covers; "
+                  f"{len(coverage['languages'])} languages in all). Each row's `details.coverage` says which; a server with "
                   "`validated_languages_only` gets NULL for transferred groups.", "",
                   "| language | " + " | ".join(groups) + " | evidence |", "|---" * (len(groups) + 2) + "|"]
         for lang, row in coverage["languages"].items():

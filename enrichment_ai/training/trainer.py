@@ -30,11 +30,14 @@ class TrainConfig:
     mode: str = "lora"
     seed: int = 0
     max_per_task: int | None = 12000
-    adapt_layers: int = 2
+    adapt_layers: int = 3
     rank: int = 16
     alpha: float = 32.0
     epochs: float = 3.0
     max_minutes: float | None = None
+    #: stop adapter training after this many steps (the schedule still spans ``epochs``);
+    #: deterministic, unlike ``max_minutes``
+    max_steps: int | None = None
     batch_size: int = 32
     lr: float = 2e-3
     head_lr: float = 3e-3

@@ -49,8 +49,10 @@ def test_enqueued_messages_are_analysed(celery_worker, producer, factory, conn, 
     assert friendly["sentiment"] > 0 > hostile["sentiment"]
     assert hostile["toxicity"] > friendly["toxicity"]
     assert {e["label"] for e in rows[ids["entities"]]["entities"]} & {"PERSON", "ORG", "GPE"}
-    # English-only heads never score Japanese: NULL plus a reason instead of a guess.
-    assert rows[ids["japanese"]]["toxicity"] is None
+    # the multilingual default scores Japanese too, and the row says the scores are transferred
+    ja = rows[ids["japanese"]]
+    assert ja["toxicity"] is not None and ja["details"]["coverage"]["toxicity"] == "transferred"
+    assert rows[ids["french"]]["details"]["coverage"]["sentiment"] == "validated"
 
 
 def test_same_event_twice_gives_one_row(celery_worker, producer, factory, conn, redis):

@@ -150,7 +150,8 @@ def test_hf_backend_replaces_sentiment(tiny_hf_checkpoint, enricher):
     assert a.sentiment == pytest.approx(direct["positive"] - direct["negative"], abs=1e-5)
     assert a.sentiment_label == max(direct, key=direct.get)
     assert "offensive" in a.scores  # other heads still come from the shared encoder
-    assert ja.sentiment is None and "sentiment" not in ja.scores  # hf_languages = ["en"]
+    assert "hf_tasks" not in ja.details and "hf_tasks" in a.details  # hf_languages = ["en"]: ja keeps the shared heads
+    assert ja.scores["sentiment"] != pytest.approx(e.hf.predict([JA])[0]["sentiment"], abs=1e-6)
 
 
 unicode_text = st.one_of(

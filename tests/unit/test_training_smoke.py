@@ -165,9 +165,9 @@ def test_train_with_ema_records_it(tmp_path):
     torch.set_num_threads(2)
     data, out = tmp_path / "data", tmp_path / "model"
     _write(data)
-    cfg = TrainConfig(data_dir=data, out_dir=out, mode="lora", epochs=1, batch_size=8, rank=2, alpha=4,
+    cfg = TrainConfig(data_dir=data, out_dir=out, mode="lora", epochs=1, batch_size=8, rank=2, alpha=4, multilingual=False,
                       cache_dir=None, max_len=32, ema=0.9, evals_per_epoch=4)
-    card = train(Settings(device="cpu"), cfg, log=lambda *_: None)
+    card = train(Settings(device="cpu", encoder=None), cfg, log=lambda *_: None)
     assert card["train_config"]["ema"] == 0.9
     assert len(card["train_log"]) >= 4  # start + several evaluations within the epoch
 
@@ -205,9 +205,9 @@ def test_diverged_training_keeps_the_warm_start_and_says_so(tmp_path):
     data, out = tmp_path / "data", tmp_path / "model"
     _write(data)
     lines: list[str] = []
-    cfg = TrainConfig(data_dir=data, out_dir=out, mode="lora", epochs=1, batch_size=8, rank=2, alpha=4,
+    cfg = TrainConfig(data_dir=data, out_dir=out, mode="lora", epochs=1, batch_size=8, rank=2, alpha=4, multilingual=False,
                       cache_dir=None, max_len=32, lr=1e4, head_lr=1e4)  # far past stable: the weights blow up
-    card = train(Settings(device="cpu"), cfg, log=lines.append)
+    card = train(Settings(device="cpu", encoder=None), cfg, log=lines.append)
     tasks = list(TASK_LABELS)
     warm, last = card["train_log"][0], card["train_log"][-1]
     assert last["step"] > 0 and sum(last[t] for t in tasks) < sum(warm[t] for t in tasks)  # it did diverge
