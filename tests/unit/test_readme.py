@@ -23,6 +23,8 @@ def settings_table() -> str:
         if isinstance(default, Path):
             default = str(default).replace(str(MODELS_DIR), "models").replace(str(Path.home()), "~")
         shown = "unset" if default is None else json.dumps(default) if isinstance(default, (list, dict, bool)) else str(default)
+        if name == "model_cache":  # depends on the environment: shown as its rule
+            shown = "${XDG_CACHE_HOME:-~/.cache}/enrichment-ai"
         desc = (field.description or "").replace("|", "\\|")
         rows.append(f"| `ENRICHMENT_{name.upper()}` | `{shown}` | {desc} |")
     return "\n".join(rows)
