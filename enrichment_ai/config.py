@@ -189,7 +189,7 @@ class Settings(BaseSettings):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        enc = data.get("encoder", default_encoder()) if "encoder" in data else default_encoder()
+        enc = data["encoder"] if "encoder" in data else default_encoder()
         if isinstance(enc, str) and enc.strip() in MINILM_NAMES:
             enc = None
         data["encoder"] = enc

@@ -58,7 +58,6 @@ def build_coverage(metrics: Mapping[str, Mapping[str, Any]], encoder_languages: 
     for lang in encoder_languages:
         languages[lang] = {g: TRANSFERRED for g in GROUPS}
         evidence[lang] = {}
-    languages.setdefault("en", {})
     languages["en"] = {g: VALIDATED for g in GROUPS}
     evidence.setdefault("en", {})["all"] = "TweetEval val (every head), TweetTopicXL en validation"
     for name, m in metrics.items():

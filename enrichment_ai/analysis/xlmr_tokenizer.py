@@ -187,7 +187,7 @@ class SentencePieceXLMR:
         """Fairseq ids and (start, end) character offsets into ``text``."""
         if any(ord(c) in self._table for c in text):
             keep = [i for i, c in enumerate(text) if self._table.get(ord(c), c) is not None]
-            clean = "".join(text[i] if ord(text[i]) not in self._table else " " for i in keep)
+            clean = text.translate(self._table)  # one character per kept index
         else:
             keep, clean = None, text
         enc = self.sp.encode(clean, return_type="offset_mapping")  # character offsets into ``clean``

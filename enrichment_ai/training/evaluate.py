@@ -90,7 +90,8 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
     log("bias FPR: " + ", ".join(f"{k}={v['fpr']:.4f}" for k, v in report["bias"].items()))
 
     if (Path(data_dir) / "multilingual").is_dir() and getattr(analyzer, "coverage", None):
-        report["languages"] = evaluate_languages(analyzer, data_dir, split, log)
+        report["languages"] = evaluate_languages(analyzer, data_dir, split, log,
+                                                 english={t: results[t] for t in ("offensive", "hate")})
     if langid:
         report["langid"] = _langid(data_dir, analyzer.settings, log)
     return report
@@ -105,11 +106,12 @@ UMSAB_ANCHORS = {"XLM-Tw multilingual, all 8 (test)": 69.4, "XLM-R multilingual,
 TOLD_BR_ANCHOR = 76.0
 
 
-def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print) -> dict:
+def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print, english: dict | None = None) -> dict:
     """Per-language tables through the production path: UMSAB sentiment (macro-F1), GermEval
     2018 coarse and ToLD-Br (the offensive head's decision; Average F / macro-F1), toxicity
     ECE per language (the shipped calibrated probability; in-sample where the calibration
-    saw that val), TweetTopicXL per language."""
+    saw that val), TweetTopicXL per language. ``english``: the TweetEval offensive/hate
+    ``(Split, results)`` :func:`evaluate` already has (analysed here otherwise)."""
     from enrichment_ai.analysis.coverage import TOPIC_LANG_CODES
     from enrichment_ai.training.data import EXTRA_SETS, TOPIC_LANGS, load_extra
     from enrichment_ai.training.metrics import metric
@@ -117,8 +119,11 @@ def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print) 
     out: dict = {"sets": {}, "toxicity_ece": {}, "topics": {}}
     tox_by_lang: dict[str, tuple[list, list]] = {}
     for task in ("offensive", "hate"):  # English toxicity: TweetEval
-        data = load_task(data_dir, task, split)
-        res = analyzer.analyze(data.texts, languages=["en"] * len(data))
+        if english and task in english:
+            data, res = english[task]
+        else:
+            data = load_task(data_dir, task, split)
+            res = analyzer.analyze(data.texts, languages=["en"] * len(data))
         ys, ps = tox_by_lang.setdefault("en", ([], []))
         ys += list(data.labels)
         ps += [r.toxicity for r in res]

@@ -177,7 +177,6 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
     from enrichment_ai.analysis.encoder import Encoder
     from enrichment_ai.analysis.symbols import SYMBOL_NAMES
     from enrichment_ai.analysis.topics import TOPIC_DESCRIPTIONS, fit_topic_head, predict_multilabel
-    from enrichment_ai.training.calibration import fit_by_language
     from enrichment_ai.training.metrics import multilabel_f1
 
     t0 = time.time()
@@ -204,21 +203,12 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
 
     # toxicity calibration on val (cross-fitted ECE)
     tmp = Heads(heads=heads)
-    # every toxicity val set: TweetEval offensive + hate, and (multilingual) GermEval, ToLD-Br;
-    # one calibration over all of them plus one per language that has a set
-    z_by_lang: dict[str, tuple[list, list]] = {}
-    for key in [k for k, _, _ in val_sets(feats) if k[0] in ("offensive", "hate")]:
-        x = torch.from_numpy(pooled[key])
-        zl, yl = z_by_lang.setdefault(feats[key][0].lang, ([], []))
-        zl.append(torch.stack([tmp.log_odds("offensive", x), tmp.log_odds("hate", x)], 1).numpy())
-        yl.append(feats[key][0].labels)
-    coef, cal_report, by_lang, lang_reports = fit_by_language(
-        {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in z_by_lang.items()}, seed=cfg.seed)
-    if len(by_lang) < 2:
-        by_lang, lang_reports = {}, {}
-    cal_report["by_language"] = lang_reports
+    # every toxicity val set: TweetEval offensive + hate, and (multilingual) GermEval, ToLD-Br
+    coef, cal_report, by_lang = _calibrate(
+        tmp, [(feats[k][0], torch.from_numpy(pooled[k])) for k, _, _ in val_sets(feats) if k[0] in ("offensive", "hate")],
+        cfg.seed)
     log(f"toxicity calibration: cross-fitted ECE={cal_report['ece']:.4f} (raw {cal_report['ece_uncalibrated_max_head']:.4f})"
-        + "".join(f", {k} {v['ece']:.4f}" for k, v in lang_reports.items()))
+        + "".join(f", {k} {v['ece']:.4f}" for k, v in cal_report["by_language"].items()))
 
     # topics
     (ttexts, names, ty), _ = feats[("topics", "train")]
@@ -230,8 +220,8 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
     log(f"topics val: {topic_metrics}")
 
     out = Heads(
-        heads=heads, toxicity_calibration=torch.tensor(coef), topic_labels=names,
-        toxicity_calibration_by_language={k: torch.tensor(v) for k, v in by_lang.items()},
+        heads=heads, toxicity_calibration=coef, topic_labels=names,
+        toxicity_calibration_by_language=by_lang,
         topic_weight=torch.from_numpy(w), topic_bias=torch.from_numpy(b),
         topic_threshold=torch.full((len(names),), thr, dtype=torch.float32),
         adapter_config=adapter_config, adapter=adapter,
@@ -306,6 +296,28 @@ def _desc_pooled(encoder, adapter, adapter_config, texts: list[str]) -> np.ndarr
     return encoder.embed(texts)
 
 
+def _calibrate(heads, sets, seed: int):
+    """Toxicity calibration of ``heads`` from ``(Split, embeddings)`` val sets: one global
+    fit and one per language (only when there are several languages, each with enough
+    rows: ``calibration.fit_by_language``). Returns (global coefficients as a tensor, the
+    report with its ``by_language`` part, {language: coefficient tensor})."""
+    import torch
+
+    from enrichment_ai.training.calibration import fit_by_language
+
+    z_by_lang: dict[str, tuple[list, list]] = {}
+    for data, x in sets:
+        zl, yl = z_by_lang.setdefault(data.lang, ([], []))
+        zl.append(torch.stack([heads.log_odds("offensive", x), heads.log_odds("hate", x)], 1).numpy())
+        yl.append(data.labels)
+    coef, report, by_lang, lang_reports = fit_by_language(
+        {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in z_by_lang.items()}, seed=seed)
+    if len(by_lang) < 2:  # a single language: the global fit is that language's
+        by_lang, lang_reports = {}, {}
+    report["by_language"] = lang_reports
+    return torch.tensor(coef), report, {k: torch.tensor(v) for k, v in by_lang.items()}
+
+
 def recalibrate(settings, data_dir: Path, heads_path: Path, seed: int = 0, log=print) -> dict:
     """Refit the toxicity calibration (global + per language) of an artifact on val through
     the production embedding (the same fit :func:`train` ends with), without retraining."""
@@ -313,29 +325,20 @@ def recalibrate(settings, data_dir: Path, heads_path: Path, seed: int = 0, log=p
 
     from enrichment_ai.analysis.heads import Heads
     from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
-    from enrichment_ai.training.calibration import fit_by_language
 
     analyzer = SharedEncoderAnalyzer(settings.model_copy(update={"heads_path": heads_path})).load()
     heads = Heads.load(heads_path)
     sets = [load_task(data_dir, t, "val") for t in ("offensive", "hate")]
     if read_card(heads_path).get("train_config", {}).get("multilingual"):
         sets += [load_extra(data_dir, n, "val", seed) for n, (task, _, _) in EXTRA_SETS.items() if task == "offensive"]
-    z_by_lang: dict[str, tuple[list, list]] = {}
-    for data in sets:
-        x = torch.from_numpy(analyzer.embed(data.texts))
-        zl, yl = z_by_lang.setdefault(data.lang, ([], []))
-        zl.append(torch.stack([heads.log_odds("offensive", x), heads.log_odds("hate", x)], 1).numpy())
-        yl.append(data.labels)
-    coef, report, by_lang, lang_reports = fit_by_language(
-        {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in z_by_lang.items()}, seed=seed)
-    heads.toxicity_calibration = torch.tensor(coef)
-    heads.toxicity_calibration_by_language = {k: torch.tensor(v) for k, v in by_lang.items()} if len(by_lang) > 1 else {}
+    coef, report, by_lang = _calibrate(heads, [(d, torch.from_numpy(analyzer.embed(d.texts))) for d in sets], seed)
+    heads.toxicity_calibration, heads.toxicity_calibration_by_language = coef, by_lang
     heads.save(heads_path)
-    report["by_language"] = lang_reports if len(by_lang) > 1 else {}
     card = read_card(heads_path)
     card["toxicity_calibration"] = report
     card["version"] = artifact_digest(heads_path)[:12]
     write_card(heads_path, card)
     log(f"recalibrated {heads_path}: cross-fitted ECE {report['ece']:.4f}"
-        + "".join(f", {k} {v['ece']:.4f} (global fit {v['ece_global_fit_in_sample']:.4f})" for k, v in lang_reports.items()))
+        + "".join(f", {k} {v['ece']:.4f} (global fit {v['ece_global_fit_in_sample']:.4f})"
+                  for k, v in report["by_language"].items()))
     return report
