@@ -164,9 +164,9 @@ class SentencePieceXLMR:
 
     Why not :func:`build_tokenizer`'s ``tokenizers`` object at run time: its Unigram trie
     for 250k pieces costs ~280 MB of heap in every pool process (measured); SentencePiece's
-    double-array trie ~55 MB. Ids agree on 2,386 of 2,389 mixed-script val tweets (the
-    others: a trailing space, a Viterbi tie in a run of "!", one Arabic tanween mark;
-    tests/unit/test_xlmr_tokenizer.py). The :data:`NMT_REMOVED`/:data:`NMT_SPACE` rules run
+    double-array trie ~55 MB. Ids agree on 2,386 of 2,389 mixed-script val tweets (measured
+    once; the others: a trailing space, a Viterbi tie in a run of "!", one Arabic tanween
+    mark) and on all of the project's 31-language chat sets (tests/unit/test_xlmr_tokenizer.py). The :data:`NMT_REMOVED`/:data:`NMT_SPACE` rules run
     first, in Python, with offsets mapped back to the caller's text.
     """
 
