@@ -34,7 +34,8 @@ b. **steady**: arrivals at ``rate`` = 50 % of the measured backlog throughput (u
    (a third of the run when shorter): "growing" when the last is more than 1.5× the first
    and 100 ms above it. After the producer stops, the run waits for the rows to drain
    (bounded); rows still missing are reported, never dropped silently.
-c. **RSS** of every worker pool process (children of the worker's main process, psutil),
+c. **RSS** of every worker pool process (children of the worker's main process, psutil; with
+   their USS and the worker's total PSS: on CPU the pool shares the main process's models),
    after the backlog, so every model is loaded and warm; target ≤ 1.5 GiB.
 d. (on by default; ``--no-compare-concurrency`` skips it) the backlog again with a fresh
    worker at the other ``-c`` (1 ↔ 2), new messages of the same texts.
@@ -181,13 +182,21 @@ def start_stack(settings: Settings, concurrency: int):
     return stack
 
 
-def pool_rss_mb(stack) -> tuple[float, list[float]]:
-    """RSS (MiB) of the worker's main process and of each of its pool processes."""
+def pool_rss_mb(stack) -> dict:
+    """Memory (MiB) of the worker: RSS of its main process and of each pool process, each
+    pool process's USS (pages only it holds: what one more process costs, the models it
+    inherited from the main process being shared) and the PSS of them all together (what
+    the worker takes from the machine)."""
     import psutil
 
     main = psutil.Process(stack.worker.proc.pid)
     children = main.children(recursive=True)
-    return main.memory_info().rss / 2**20, sorted((c.memory_info().rss / 2**20 for c in children), reverse=True)
+    full = {p.pid: p.memory_full_info() for p in [main, *children]}
+    mib = 2**20
+    return {"main": full[main.pid].rss / mib,
+            "pool": sorted((full[c.pid].rss / mib for c in children), reverse=True),
+            "pool_uss": sorted((full[c.pid].uss / mib for c in children), reverse=True),
+            "total_pss": sum(getattr(m, "pss", m.rss) for m in full.values()) / mib}
 
 
 def broker_busy(redis_url: str) -> int:
@@ -414,7 +423,7 @@ def _backlog_note(b: dict) -> str:
 
 
 def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult, rate: float, duration: float,
-           alone: dict, naive: dict, rss: tuple[float, list[float]], summaries: str) -> list[dict]:
+           alone: dict, naive: dict, rss: dict, summaries: str) -> list[dict]:
     """The rows ``bench/__main__.py`` prints (see the module docstring for each)."""
     rows = [{"bench": "e2e", "phase": f"backlog -c {c}", "msgs": back["rows"], "seconds": round(back["seconds"], 2),
              "msgs_per_s": round(back["msgs_per_s"], 1), **_cpu_cols(back), "note": _backlog_note(back)}]
@@ -442,7 +451,7 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
     rows.append({"bench": "e2e", "phase": "naive per-message", "msgs": naive["msgs"], "seconds": round(naive["seconds"], 2),
                  "msgs_per_s": round(naive["msgs_per_s"], 1), **_cpu_cols(naive),
                  "note": f"{naive['rows']} rows; langdetect, 4x MiniLM batch 1, full spaCy, INSERT+COMMIT each"})
-    main_mb, pool_mb = rss
+    main_mb, pool_mb = rss["main"], rss["pool"]
     p95 = percentiles(list(lat_row.values()))
     ratios = [
         ("e2e backlog / naive", back["msgs_per_s"] / naive["msgs_per_s"] if naive["msgs_per_s"] else None, f">= {TARGET_VS_NAIVE:g}"),
@@ -467,7 +476,9 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
         rows.append({"bench": "e2e", "phase": name, "value": round(value, 2) if isinstance(value, float) else value,
                      "target": target, "met": met})
     rows.append({"bench": "e2e", "phase": "RSS", "note": f"worker main {main_mb:.0f} MiB; pool processes "
-                                                          f"{', '.join(f'{m:.0f}' for m in pool_mb)} MiB"})
+                                                          f"{', '.join(f'{m:.0f}' for m in pool_mb)} MiB; their USS "
+                                                          f"{', '.join(f'{m:.0f}' for m in rss['pool_uss'])} MiB; "
+                                                          f"worker total PSS {rss['total_pss']:.0f} MiB"})
     return rows
 
 

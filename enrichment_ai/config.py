@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         "(AVX512-BF16/AMX), else fp32",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Torch device for the encoder")
+    load_before_fork: bool = Field(
+        True,
+        description="CPU prefork workers: load the models once in the worker's main process, so pool "
+        "processes start, and restart after a crash, without reloading them and share their pages; "
+        "off: each pool process loads its own after fork (always so on CUDA)",
+    )
     batch_max_size: int = Field(64, ge=1, description="Most events analysed in one micro-batch")
     batch_max_wait_ms: int = Field(250, ge=0, description="Longest an event waits for its batch to fill")
     visibility_timeout_s: int = Field(

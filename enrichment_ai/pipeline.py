@@ -10,7 +10,11 @@ Pure computation, no I/O beyond reading model files in :meth:`Enricher.load`. Pe
    per-text :class:`~enrichment_ai.analysis.language_prior.LanguageHint`: a platform
    prior for text too short or ambiguous to decide alone);
 3. shared encoder + heads: ONE ``analyze`` call for the texts whose language the shared
-   analyzer supports (``.languages``); the others get NULL scores and a reason such as
+   analyzer supports (``.languages``) — with a multilingual encoder
+   (``.scores_any_language``) also for text whose language stayed ``und`` ("shut up
+   loser" with no platform hint: too short for language id, not for a moderator), scored
+   with the global toxicity calibration and marked transferred in ``details["coverage"]``;
+   the others get NULL scores and a reason such as
    ``language 'ja' not supported by sentiment/toxicity heads``;
 4. Hugging Face backend (only when ``Settings.hf_models`` is set): ONE call for texts in
    ``Settings.hf_languages``; a configured task's probabilities replace that head's
@@ -208,13 +212,15 @@ class Enricher:
 
     def _shared_scores(self, out: list[Analysis], idx: list[int], clean: dict[int, str]) -> None:
         supported = self.shared.languages
-        todo = [i for i in idx if out[i].language in supported]
-        for i in idx:
+        any_language = getattr(self.shared, "scores_any_language", False)
+        todo = [i for i in idx if out[i].language in supported or (any_language and out[i].language == UND)]
+        for i in sorted(set(idx) - set(todo)):
             if out[i].language == UND:
                 out[i].reason = REASON_UND.format(conf=out[i].language_confidence)
-            elif out[i].language not in supported:
+            else:
                 out[i].reason = REASON_UNSUPPORTED.format(code=out[i].language)
-        pairs = [(clean[i], out[i].language) for i in todo]
+        # 'und' -> None: the global toxicity calibration, not a language's
+        pairs = [(clean[i], None if out[i].language == UND else out[i].language) for i in todo]
         results = _run_stage(lambda items: self.shared.analyze([t for t, _ in items], languages=[lang for _, lang in items]), pairs)
         for i, r in zip(todo, results):
             a = out[i]

@@ -3,10 +3,22 @@
 A :class:`WorkerContext` holds what every task in one pool process shares: the
 settings, the loaded models (:class:`~enrichment_ai.pipeline.Enricher`), one
 PostgreSQL connection and one Redis client. It is built in each pool process after
-fork (``worker_process_init``), never in the prefork parent, so CUDA is only ever
-initialised in the process that uses it; with the ``solo`` pool it is built lazily on
-the first task. This module's ``_CONTEXT`` is the project's only global holding
-connections, by design: one per process.
+fork (``worker_process_init``), never in the prefork parent, so no socket is shared;
+with the ``solo`` pool it is built lazily on the first task. This module's ``_CONTEXT``
+is the project's only global holding connections, by design: one per process.
+
+Models before fork (:func:`preload`, ``Settings.load_before_fork``, CPU only): the
+worker's main process loads the :class:`~enrichment_ai.pipeline.Enricher` once, before
+Celery starts its pool, and every pool process — the first ones and each replacement
+after a crash (OOM, a poison message's segfault) — inherits it by fork instead of
+reading ~1 GB of models again (~10 s here, per process and per restart). The pages stay
+shared copy-on-write between the pool processes (``gc.freeze`` keeps the collector from
+touching the parent's objects). Not on CUDA: CUDA must not be initialised before fork,
+so a GPU worker's processes load after fork as before. What makes the models safe to
+fork: the parent loads with one torch thread and runs no forward pass (no OpenMP team
+exists to be lost), lingua is called one text at a time (its parallel API's rayon pool
+hangs after fork; analysis/language.py), the SentencePiece tokenizer holds no threads,
+and the children set their own torch thread count.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ import logging
 import time
 from typing import Any
 
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import celeryd_after_setup, worker_process_init, worker_process_shutdown
 
 from enrichment_ai.config import Settings
 
@@ -31,9 +43,9 @@ class WorkerContext:
     """Models and connections of one worker process. Connections are reopened after a
     transient failure (:meth:`reset`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, enricher: Any = None) -> None:
         self.settings = settings
-        self._enricher: Any = None
+        self._enricher: Any = enricher
         self._summarizer: Any = None
         self._conn: Any = None
         self._redis: Any = None
@@ -46,17 +58,17 @@ class WorkerContext:
 
             from enrichment_ai.observability.metrics import observe_model
 
-            enricher, t0 = Enricher(self.settings), time.perf_counter()
-            enricher.load()
-            observe_model(enricher.model_version, time.perf_counter() - t0)
-            log.info("models loaded: %s", enricher.model_version,
-                     extra={"model_load_s": round(time.perf_counter() - t0, 3)})
-            self._enricher = enricher
-            try:  # what the background worker's sweep compares against (analysis_model_version)
-                self.redis.set(MODEL_VERSION_KEY.format(queue=self.settings.queue), enricher.model_version)
-            except Exception as exc:  # noqa: BLE001 - the sweep then loads the models itself
-                log.warning("could not publish the model version: %r", exc)
+            self._enricher = load_enricher(self.settings)
+            self.publish_model_version()
         return self._enricher
+
+    def publish_model_version(self) -> None:
+        """Write the loaded models' version to Redis: what the background worker's sweep
+        compares against (:meth:`analysis_model_version`)."""
+        try:
+            self.redis.set(MODEL_VERSION_KEY.format(queue=self.settings.queue), self._enricher.model_version)
+        except Exception as exc:  # noqa: BLE001 - the sweep then loads the models itself
+            log.warning("could not publish the model version: %r", exc)
 
     def analysis_model_version(self) -> str:
         """The model version the analysis workers of ``Settings.queue`` run, as they
@@ -124,26 +136,94 @@ class WorkerContext:
         self._enricher = self._summarizer = None
 
 
+def load_enricher(settings: Settings):
+    """A loaded :class:`~enrichment_ai.pipeline.Enricher`, its load time logged and observed."""
+    from enrichment_ai.observability.metrics import observe_model
+    from enrichment_ai.pipeline import Enricher
+
+    enricher, t0 = Enricher(settings), time.perf_counter()
+    enricher.load()
+    observe_model(enricher.model_version, time.perf_counter() - t0)
+    log.info("models loaded: %s", enricher.model_version,
+             extra={"model_load_s": round(time.perf_counter() - t0, 3)})
+    return enricher
+
+
+#: The models the prefork parent loaded for its pool processes (:func:`preload`).
+_PRELOADED: Any = None
+
+
+def can_load_before_fork(settings: Settings, pool_cls: Any) -> bool:
+    """Whether :func:`preload` applies: the setting, the prefork pool, and a CPU device —
+    ``auto`` counts as CPU only on a torch built without CUDA (asking the driver whether
+    a GPU is there would initialise CUDA in the parent)."""
+    from celery.concurrency.prefork import TaskPool
+
+    prefork = isinstance(pool_cls, type) and issubclass(pool_cls, TaskPool)
+    if not settings.load_before_fork or not prefork or settings.device == "cuda":
+        return False
+    if settings.device == "cpu":
+        return True
+    import torch
+
+    return torch.version.cuda is None and not getattr(torch.version, "hip", None)
+
+
+def preload(settings: Settings) -> None:
+    """Load the models in this (the prefork parent) process for the pool processes to
+    inherit; see the module docstring. Call before the pool starts."""
+    global _PRELOADED
+    import gc
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # no OpenMP team in the parent: the children start their own
+    try:
+        _PRELOADED = load_enricher(settings.model_copy(update={"torch_threads": 0}))
+    finally:
+        torch.set_num_threads(threads)
+    gc.collect()
+    gc.freeze()  # the collector leaves the parent's objects (and their pages) alone in the children
+
+
 def get_context(settings: Settings) -> WorkerContext:
-    """This process's context, created on first use."""
+    """This process's context, created on first use (with the preloaded models, if any)."""
     global _CONTEXT
     if _CONTEXT is None:
-        _CONTEXT = WorkerContext(settings)
+        _CONTEXT = WorkerContext(settings, enricher=_PRELOADED)
+        if _PRELOADED is not None:
+            _CONTEXT.publish_model_version()
     return _CONTEXT
 
 
 def install(settings: Settings, *, preload_models: bool = True) -> None:
-    """Hook the context to the pool-process lifecycle (call once in a worker process)."""
+    """Hook the context to the worker's lifecycle (call once in a worker's main process):
+    ``preload_models`` — load the models up front: in the main process before the pool
+    forks where :func:`can_load_before_fork`, else in each pool process after fork."""
 
     def on_init(**_kw) -> None:
         global _CONTEXT
-        _CONTEXT = WorkerContext(settings)  # fresh after fork: never share the parent's sockets
-        if preload_models:
+        # fresh after fork: never share the parent's sockets; the parent's models if it loaded them
+        _CONTEXT = WorkerContext(settings, enricher=_PRELOADED)
+        if _PRELOADED is not None:
+            if settings.torch_threads:
+                import torch
+
+                torch.set_num_threads(settings.torch_threads)
+            _CONTEXT.publish_model_version()
+        elif preload_models:
             _CONTEXT.enricher  # noqa: B018 - load now, not on the first batch
 
     def on_shutdown(**_kw) -> None:
         if _CONTEXT is not None:
             _CONTEXT.close()
 
+    def after_setup(instance=None, **_kw) -> None:
+        # the worker is configured (logging included) and its pool not yet forked
+        if preload_models and _PRELOADED is None and can_load_before_fork(settings, getattr(instance, "pool_cls", None)):
+            preload(settings)
+
+    celeryd_after_setup.connect(after_setup, weak=False, dispatch_uid="enrichment.context.preload")
     worker_process_init.connect(on_init, weak=False, dispatch_uid="enrichment.context.init")
     worker_process_shutdown.connect(on_shutdown, weak=False, dispatch_uid="enrichment.context.shutdown")

@@ -78,6 +78,8 @@ class SharedEncoderAnalyzer:
     """Encoder + adapter + heads; see the module docstring."""
 
     languages: frozenset[str] = frozenset({"en"})
+    #: also score text of undetermined language ('und'): set at load for multilingual artifacts
+    scores_any_language: bool = False
 
     def __init__(self, settings: "Settings") -> None:
         self.settings = settings
@@ -122,6 +124,9 @@ class SharedEncoderAnalyzer:
         self.coverage = card.get("coverage") or None
         # instance attribute over the class default ({"en"}): every language the artifact covers
         self.languages = frozenset(self.coverage["languages"]) if self.coverage else frozenset({"en"})
+        # a multilingual artifact scores text whatever its language, so also text whose
+        # language id stayed 'und' (an English-only one would score a foreign text as noise)
+        self.scores_any_language = len(self.languages) > 1
         enc_id = encoder.name
         if self.settings.encoder is not None:
             enc_id += "-" + hashlib.sha256(self.settings.encoder.encode()).hexdigest()[:6]

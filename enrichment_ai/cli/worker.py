@@ -6,7 +6,9 @@ summaries, sweeps, partitions and rollups, loads no model up front and runs at a
 CPU priority, so background work never delays an analysis batch; ``--queue
 cpu,background`` is both in one worker (small setups and tests).
 Needs ``ENRICHMENT_REDIS_URL`` and ``ENRICHMENT_DATABASE_URL`` (``enrichment-ai run``
-passes its embedded services' URLs). Models load once per pool process, after fork.
+passes its embedded services' URLs). On CPU the models load once, in the worker's main
+process before its pool starts, and the pool processes inherit them (workers/context.py);
+on CUDA each pool process loads its own after fork.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: ENRICHMENT_QUEUE)")
     parser.add_argument("--beat", action="store_true", help="also run the beat scheduler in this process")
     parser.add_argument("--concurrency", "-c", type=int, default=1,
-                        help="pool processes, each with its own models (default 1)")
+                        help="pool processes (default 1); on CPU they share the models the main process loaded")
     parser.add_argument("--pool", choices=["prefork", "solo"], default="prefork",
-                        help="prefork (models load after fork) or solo (one process)")
+                        help="prefork (pool processes) or solo (one process)")
     parser.add_argument("--loglevel", "-l", default="INFO")
     parser.add_argument("--hostname", "-n", default=None, help="worker node name (default enrichment-QUEUE@%%h)")
 

@@ -75,7 +75,9 @@ def test_kill_9_mid_batch_then_restart_analyses_every_message_once(
 
 
 def test_lost_database_connections_are_retried(gpu_settings, producer, factory, conn, redis, tmp_path):
-    worker = start_worker(gpu_settings, tmp_path, name="retrier", overrides=OVERRIDES)
+    # also the path a CUDA worker takes: every pool process loads its own models after fork
+    overrides = {**OVERRIDES, "load_before_fork": False}
+    worker = start_worker(gpu_settings.model_copy(update=overrides), tmp_path, name="retrier", overrides=overrides)
     try:
         warm = factory.message(content="warm-up: opens the worker's database connection")
         producer.send_task("enrichment.analyze_message", kwargs={"message_id": str(warm)})
@@ -94,6 +96,7 @@ def test_lost_database_connections_are_retried(gpu_settings, producer, factory, 
         wait_drained(redis, QUEUE)
         assert all(r["count"] == 1 for r in rows.values())
         assert "transient error on a batch" in worker.log()
+        assert "INFO/ForkPoolWorker-1] models loaded" in worker.log()
         assert worker.proc.poll() is None
     finally:
         worker.stop()
@@ -131,6 +134,8 @@ def test_a_message_that_kills_its_pool_process_is_quarantined_not_looped(
     assert analysis_rows(conn, [poison]) == {}
     assert log.count("pool process lost") == 2  # once in its batch, once alone: then quarantined
     assert "quarantined" in log
+    # loaded once, in the main process before fork: the replacement processes inherit them
+    assert log.count("models loaded") == 1 and "INFO/MainProcess] models loaded" in log
 
 
 def test_redis_outage_then_recovery(gpu_settings, factory, conn, tmp_path):

@@ -62,6 +62,17 @@ def test_english_only_configuration_gives_japanese_null_scores_and_a_reason(engl
     assert not a.skipped and "coverage" not in a.details
 
 
+def test_undetermined_language_is_scored_by_the_multilingual_default_only(enricher, english_enricher):
+    insult = "shut up loser"  # lingua alone: 'en' at 0.17 among 31 candidates, below min_confidence
+    (a,) = enricher.enrich_batch([insult])
+    assert a.language == "und" and a.reason is None and a.toxicity is not None and a.sentiment is not None
+    assert set(a.details["coverage"].values()) == {"transferred"}
+    (strict,) = enricher.enrich_batch([insult], validated_only=[True])
+    assert strict.toxicity is None and "'und'" in strict.reason
+    (en,) = english_enricher.enrich_batch([insult])  # English heads: a foreign text would be noise
+    assert en.language == "und" and en.toxicity is None and "undetermined" in en.reason
+
+
 def test_bad_inputs_one_batch(enricher):
     long_text = ("This is a long and friendly message about our weekend plans. " * 4000)[:200_000]
     texts = ["", "   \n\t", None, "😂😂😂", "!!! ??? 123", "ok lol", "fine\ud800 thanks, see you at the stadium later", long_text, EN]
@@ -73,7 +84,9 @@ def test_bad_inputs_one_batch(enricher):
         assert a.skipped and a.reason == REASON_EMPTY and a.language == "und"
     for a in out[3:5]:
         assert not a.skipped and a.language == "und" and a.sentiment is None and "no letters" in a.reason
-    assert out[5].language == "und" and out[5].toxicity is None and "undetermined" in out[5].reason
+    # too short for language id, not for the multilingual heads: scored, every group transferred
+    assert out[5].language == "und" and out[5].reason is None and out[5].toxicity is not None
+    assert set(out[5].details["coverage"].values()) == {"transferred"}
     assert out[6].details["replaced_surrogates"] == 1
     assert out[7].details["truncated_from_chars"] == 200_000 and out[7].language == "en"
     assert out[7].toxicity is not None
@@ -181,9 +194,10 @@ def test_hints_are_optional_and_used_only_where_text_is_ambiguous(enricher):
     en = LanguageHint(server_locale="en-US", author_locale="en-US", channel_languages=("en", "en"))
     alone = enricher.enrich_batch(texts)
     hinted = enricher.enrich_batch(texts, [en, en, en])
-    assert alone[0].language == "und" and alone[0].sentiment is None
+    assert alone[0].language == "und" and alone[0].details["coverage"]["toxicity"] == "transferred"
     assert hinted[0].language == "en" and hinted[0].details["language_source"] == "prior"
-    assert hinted[0].sentiment is not None  # an English text now gets English scores
+    # an English text now gets English scores: validated, English toxicity calibration
+    assert hinted[0].sentiment is not None and hinted[0].details["coverage"]["toxicity"] == "validated"
     assert hinted[1].language == "de" and "language_source" not in hinted[1].details
     assert hinted[2].language == "und"
     assert enricher.enrich_batch(texts, [None, None, None])[0].language == "und"

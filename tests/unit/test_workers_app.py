@@ -159,3 +159,23 @@ def test_token_batches_keep_padding_within_the_budget():
     assert len(token_batches([300] * 20, list(range(20)), 64, 4096)[0]) == 13  # 13 x 300 <= 4096 < 14 x 300
     assert token_batches([5000], [0], 64, 4096) == [[0]]  # longer than the budget: alone
     assert token_batches([], [], 64, 4096) == []
+
+
+def test_models_load_before_fork_only_for_a_cpu_prefork_pool(monkeypatch):
+    import torch
+    from celery.concurrency.prefork import TaskPool
+    from celery.concurrency.solo import TaskPool as SoloPool
+
+    from workers.context import can_load_before_fork
+
+    cpu = Settings(device="cpu")
+    assert can_load_before_fork(cpu, TaskPool)
+    assert not can_load_before_fork(cpu, SoloPool)  # one process: it loads lazily, nothing to share
+    assert not can_load_before_fork(cpu, None)
+    assert not can_load_before_fork(cpu.model_copy(update={"load_before_fork": False}), TaskPool)
+    assert not can_load_before_fork(Settings(device="cuda"), TaskPool)  # CUDA must not start before fork
+    auto = Settings(device="auto")
+    monkeypatch.setattr(torch.version, "cuda", "12.8")  # a CUDA build: asking for a GPU would init CUDA
+    assert not can_load_before_fork(auto, TaskPool)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    assert can_load_before_fork(auto, TaskPool)
