@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 
 from enrichment_ai.cli.stack import Child, service_env, spawn
+from workers.context import pool_has_models
 from enrichment_ai.config import Settings
 
 FAULTS = str(Path(__file__).resolve().parents[1] / "tests" / "faults")
@@ -131,7 +132,7 @@ class Rig:
                             self._env(), self.root / "logs")
         self.worker.wait_for_log(" ready.", 300)
         deadline = time.monotonic() + 300
-        while self.log()[offset:].count("models loaded") < self.concurrency:
+        while not pool_has_models(self.log()[offset:], self.concurrency):
             if time.monotonic() > deadline or self.worker.proc.poll() is not None:
                 raise RuntimeError(f"worker did not load its models:\n{self.log()[-3000:]}")
             time.sleep(0.2)

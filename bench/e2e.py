@@ -83,6 +83,7 @@ from psycopg import sql
 from bench.e2e_mix import Platform, message_mix
 from bench.e2e_naive import MODEL_VERSION as NAIVE
 from enrichment_ai.config import Settings
+from workers.context import pool_has_models
 
 DEFAULT_MESSAGES = 2000
 TARGET_P95_MS = 500.0
@@ -170,7 +171,7 @@ def start_stack(settings: Settings, concurrency: int):
     stack = Stack(settings, worker_args=("-c", str(concurrency))).start()
     try:
         deadline = time.monotonic() + MODEL_LOAD_TIMEOUT_S
-        while stack.worker.log().count("models loaded") < concurrency:
+        while not pool_has_models(stack.worker.log(), concurrency):
             stack.check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"worker: models not loaded in {MODEL_LOAD_TIMEOUT_S}s:\n{stack.worker.log()[-3000:]}")

@@ -136,7 +136,11 @@ class WorkerContext:
         self._enricher = self._summarizer = None
 
 
-def load_enricher(settings: Settings):
+#: Logged by a worker's main process that loaded the models for its whole pool.
+LOADED_FOR_POOL = "models loaded for the pool"
+
+
+def load_enricher(settings: Settings, *, for_pool: bool = False):
     """A loaded :class:`~enrichment_ai.pipeline.Enricher`, its load time logged and observed."""
     from enrichment_ai.observability.metrics import observe_model
     from enrichment_ai.pipeline import Enricher
@@ -144,9 +148,15 @@ def load_enricher(settings: Settings):
     enricher, t0 = Enricher(settings), time.perf_counter()
     enricher.load()
     observe_model(enricher.model_version, time.perf_counter() - t0)
-    log.info("models loaded: %s", enricher.model_version,
+    log.info("%s: %s", LOADED_FOR_POOL if for_pool else "models loaded", enricher.model_version,
              extra={"model_load_s": round(time.perf_counter() - t0, 3)})
     return enricher
+
+
+def pool_has_models(worker_log: str, concurrency: int) -> bool:
+    """From a worker's log: whether all its ``concurrency`` pool processes have models —
+    loaded once for the pool before fork, or by each pool process after it."""
+    return LOADED_FOR_POOL in worker_log or worker_log.count("models loaded") >= concurrency
 
 
 #: The models the prefork parent loaded for its pool processes (:func:`preload`).
@@ -180,7 +190,7 @@ def preload(settings: Settings) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # no OpenMP team in the parent: the children start their own
     try:
-        _PRELOADED = load_enricher(settings.model_copy(update={"torch_threads": 0}))
+        _PRELOADED = load_enricher(settings.model_copy(update={"torch_threads": 0}), for_pool=True)
     finally:
         torch.set_num_threads(threads)
     gc.collect()

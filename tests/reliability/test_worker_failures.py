@@ -135,7 +135,7 @@ def test_a_message_that_kills_its_pool_process_is_quarantined_not_looped(
     assert log.count("pool process lost") == 2  # once in its batch, once alone: then quarantined
     assert "quarantined" in log
     # loaded once, in the main process before fork: the replacement processes inherit them
-    assert log.count("models loaded") == 1 and "INFO/MainProcess] models loaded" in log
+    assert log.count("models loaded") == 1 and "INFO/MainProcess] models loaded for the pool" in log
 
 
 def test_redis_outage_then_recovery(gpu_settings, factory, conn, tmp_path):
