@@ -254,6 +254,11 @@ def backlog(conn: psycopg.Connection, app, platform: Platform, texts: Sequence[s
     from workers.tasks import enqueue_analyses
 
     ids = platform.insert_messages(conn, texts)
+    # What autovacuum does within a minute of such an insert on a deployment: without it
+    # the second backlog phase planned the per-batch summary-due check on the statistics
+    # of the first (created_at index scans across partitions: 90 ms per batch instead of
+    # 9), which made whichever -c ran second look ~2x slower (docs/metrics.md).
+    conn.execute("ANALYZE messages, ai_analysis")
     cpu0 = cpu_times()
     t0 = time.time()
     enqueue_analyses(app, ids)
