@@ -195,17 +195,20 @@ class Rig:
             return []
         return [int(k) for k in kids]
 
-    def kill_pool_process(self) -> bool:
-        pids = self.pool_pids()
-        if not pids:
-            return False
-        try:
-            import os
+    def kill_pool_process(self, *, every: bool = False) -> bool:
+        """SIGKILL one pool process at random (it may be idle), or ``every`` one of them
+        (whichever holds a batch loses it)."""
+        import os
 
-            os.kill(random.choice(pids), signal.SIGKILL)
-            return True
-        except ProcessLookupError:
-            return False
+        pids = self.pool_pids()
+        killed = False
+        for pid in (pids if every else random.sample(pids, min(1, len(pids)))):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+            except ProcessLookupError:
+                pass
+        return killed
 
     def kill_worker(self) -> None:
         """SIGKILL the whole worker (consumer and pool), then start a new one."""
