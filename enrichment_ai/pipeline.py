@@ -212,7 +212,7 @@ class Enricher:
 
     def _shared_scores(self, out: list[Analysis], idx: list[int], clean: dict[int, str]) -> None:
         supported = self.shared.languages
-        any_language = getattr(self.shared, "scores_any_language", False)
+        any_language = self.shared.scores_any_language
         todo = [i for i in idx if out[i].language in supported or (any_language and out[i].language == UND)]
         for i in sorted(set(idx) - set(todo)):
             if out[i].language == UND:

@@ -54,10 +54,6 @@ class WorkerContext:
     def enricher(self):
         """The loaded :class:`~enrichment_ai.pipeline.Enricher` (loaded on first use)."""
         if self._enricher is None:
-            from enrichment_ai.pipeline import Enricher
-
-            from enrichment_ai.observability.metrics import observe_model
-
             self._enricher = load_enricher(self.settings)
             self.publish_model_version()
         return self._enricher
@@ -197,13 +193,25 @@ def preload(settings: Settings) -> None:
     gc.freeze()  # the collector leaves the parent's objects (and their pages) alone in the children
 
 
+def _new_context(settings: Settings) -> WorkerContext:
+    """A context with no connection of the parent's, holding the models the parent
+    loaded for the pool (:func:`preload`) if it did — then published and this process's
+    torch threads set as for models it had loaded itself."""
+    ctx = WorkerContext(settings, enricher=_PRELOADED)
+    if _PRELOADED is not None:
+        if settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
+        ctx.publish_model_version()
+    return ctx
+
+
 def get_context(settings: Settings) -> WorkerContext:
-    """This process's context, created on first use (with the preloaded models, if any)."""
+    """This process's context, created on first use."""
     global _CONTEXT
     if _CONTEXT is None:
-        _CONTEXT = WorkerContext(settings, enricher=_PRELOADED)
-        if _PRELOADED is not None:
-            _CONTEXT.publish_model_version()
+        _CONTEXT = _new_context(settings)
     return _CONTEXT
 
 
@@ -214,16 +222,9 @@ def install(settings: Settings, *, preload_models: bool = True) -> None:
 
     def on_init(**_kw) -> None:
         global _CONTEXT
-        # fresh after fork: never share the parent's sockets; the parent's models if it loaded them
-        _CONTEXT = WorkerContext(settings, enricher=_PRELOADED)
-        if _PRELOADED is not None:
-            if settings.torch_threads:
-                import torch
-
-                torch.set_num_threads(settings.torch_threads)
-            _CONTEXT.publish_model_version()
-        elif preload_models:
-            _CONTEXT.enricher  # noqa: B018 - load now, not on the first batch
+        _CONTEXT = _new_context(settings)  # fresh after fork: never share the parent's sockets
+        if preload_models:
+            _CONTEXT.enricher  # noqa: B018 - load now (unless inherited), not on the first batch
 
     def on_shutdown(**_kw) -> None:
         if _CONTEXT is not None:
