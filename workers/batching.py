@@ -41,7 +41,12 @@ period instead of hammered by every queued event.
 Pending markers: every event the consumer receives is marked pending in Redis (one
 round trip per 50 ms of arrivals) for the visibility timeout, and again when it is
 handed to the pool, so the sweeper does not re-enqueue it while it is buffered or in
-flight.
+flight. The marker names this consumer (its *holder* id), and the consumer keeps an
+alive key fresh every 3 s; on the same beat it puts back on the queue every unacked
+event whose holder's alive key expired (:func:`workers.markers.restore_from_dead_holders`).
+A worker killed as a whole (SIGKILL, OOM, its host gone) thus has what it held
+redelivered ~15 s later by any live or restarted worker, not after the visibility
+timeout (an hour by default).
 
 Flow control: the consumer hands the pool at most one batch per process; the rest waits
 in its buffer (unacked, counted by the prefetch limit), where the breaker can hold it
@@ -197,6 +202,15 @@ class BatchTask(Task):
                 log.exception("%s: no Redis client for delivery markers", self.name)
         return self._markers_client
 
+    def holder_id(self, hostname: str | None = None) -> str:
+        """This consumer process's holder id (:mod:`workers.markers`): one per process
+        lifetime, kept across broker reconnects (which call ``Strategy`` again)."""
+        pid = os.getpid()
+        if getattr(self, "_holder_pid", None) != pid:
+            self._holder_pid = pid
+            self._holder = markers.new_holder_id(hostname or self.app.conf.get("worker_name") or str(pid))
+        return self._holder
+
     def _keys(self, events: list[Event]) -> list[str]:
         return [k for k in (self.event_key(e.args, e.kwargs) for e in events) if k is not None]
 
@@ -218,6 +232,8 @@ class BatchTask(Task):
         # own queue would take everything buffered out of our hands.
         capacity = max(1, int(getattr(pool, "num_processes", None) or getattr(pool, "limit", None) or 1))
         task._outstanding = 0
+        holder = task.holder_id(consumer.hostname)
+        _start_heartbeat(task, consumer, holder)
 
         def flush() -> None:
             while pending_timer:
@@ -245,16 +261,20 @@ class BatchTask(Task):
             client = task.markers_redis()
             if client is not None and keys:
                 try:
-                    markers.mark_pending(client, keys, task.pending_ttl_s)
+                    markers.mark_pending(client, keys, task.pending_ttl_s, holder)
                 except Exception as exc:  # noqa: BLE001 - the sweeper may re-send some; harmless
                     log.warning("%s: could not mark events pending: %r", task.name, exc)
 
-        def add(req) -> None:
-            # Out of the queue, not yet in the pool: mark it pending now, or the sweeper
-            # would take a buffered event for a lost one.
+        def claim(req) -> None:
+            # Out of the queue, not yet in the pool: mark it pending (and ours) now, or the
+            # sweeper would take a buffered event for a lost one, and the heartbeat's
+            # restore an unclaimed delivery for a dead worker's.
             if not unmarked:
                 timer.call_after(0.05, mark_received)
             unmarked.append(req)
+
+        def add(req) -> None:
+            claim(req)
             buffer.append(req)
             if len(buffer) >= task.flush_every:
                 flush()
@@ -331,6 +351,7 @@ class BatchTask(Task):
             if req.eta:
                 eta = to_timestamp(timezone.to_system(req.eta)) if req.utc else to_timestamp(req.eta, app.timezone)
                 consumer.qos.increment_eventually()  # held requests must not block prefetch
+                claim(req)  # held here (unacked) until its countdown ends
                 timer.call_at(eta, add_after_eta, (req,), priority=6)
                 return
             add(req)
@@ -362,7 +383,7 @@ class BatchTask(Task):
         if client is not None:
             try:
                 known = [k for k in keys if k is not None]
-                markers.mark_pending(client, known, self.pending_ttl_s)
+                markers.mark_pending(client, known, self.pending_ttl_s, self.holder_id())
                 deaths = markers.suspects(client, known)
             except Exception as exc:  # noqa: BLE001 - Redis trouble: batch as usual
                 log.warning("%s: delivery markers unavailable: %r", self.name, exc)
@@ -455,7 +476,7 @@ class BatchTask(Task):
             try:
                 keys = self._keys(events)
                 markers.record_suspects(client, dict.fromkeys(keys, lost), alone=len(events) == 1)
-                markers.mark_pending(client, keys, self.pending_ttl_s)  # still on its way: re-run here
+                markers.mark_pending(client, keys, self.pending_ttl_s, self.holder_id())  # re-run here
             except Exception as exc:  # noqa: BLE001 - the split below still isolates it
                 log.warning("%s: could not record suspects: %r", self.name, exc)
         if not rerun:
@@ -473,6 +494,44 @@ class BatchTask(Task):
                     self.name, len(reqs), size)
         for i in range(0, len(reqs), size):
             self._dispatch(pool, reqs[i:i + size], lost=lost)
+
+
+def _start_heartbeat(task: BatchTask, consumer, holder: str) -> None:
+    """Every ``HEARTBEAT_S`` on the consumer's timer: refresh ``holder``'s alive key, then
+    put back what dead consumers held (:func:`workers.markers.restore_from_dead_holders`,
+    moving each event with kombu's ``restore_by_tag`` on this consumer's channel). A
+    second ``Strategy`` call (broker reconnect) replaces the timer, never doubles it."""
+    old = getattr(task, "_heartbeat_entry", None)
+    if old is not None:
+        old.cancel()
+    warned: list[bool] = []
+
+    def beat() -> None:
+        client = task.markers_redis()
+        if client is None:
+            return
+        tc = consumer.task_consumer  # None until the consumer is consuming
+        restored = 0
+        try:
+            markers.heartbeat(client, holder)
+            if tc is not None:
+                qos = tc.channel.qos
+                restored = markers.restore_from_dead_holders(
+                    client, lambda tag: qos.restore_by_tag(tag, client=client), [task.name],
+                    unacked_key=getattr(tc.channel, "unacked_key", "unacked"),
+                    unacked_index_key=getattr(tc.channel, "unacked_index_key", "unacked_index"))
+            warned.clear()
+        except Exception as exc:  # noqa: BLE001 - Redis down: the visibility timeout still restores
+            if not warned:
+                log.warning("%s: holder heartbeat failed: %r", task.name, exc)
+                warned.append(True)
+            return
+        if restored:
+            log.warning("%s: restored %d events held by a dead worker to their queue", task.name, restored)
+            metrics.EVENTS_RESTORED.labels(task.name).inc(restored)
+
+    beat()
+    task._heartbeat_entry = consumer.timer.call_repeatedly(markers.HEARTBEAT_S, beat)
 
 
 def split_size(n: int, earlier_losses: int) -> int:

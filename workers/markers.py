@@ -14,6 +14,16 @@ Three kinds of key, all with a TTL so nothing here needs cleaning up:
   before it batches an event, cleared when the message commits. A suspect is never
   batched with strangers again (:mod:`workers.batching`). TTL: a day.
 * ``enrichment:sweep:lock`` — single flight for the sweeper (``SET NX EX``).
+* ``enrichment:holders`` (a set) and ``enrichment:alive:<holder>`` — every worker's
+  consumer process is a *holder*: it writes its id (hostname and a per-start token) as
+  the value of the pending markers of the events it receives, and refreshes its alive
+  key every :data:`HEARTBEAT_S` seconds (TTL :data:`ALIVE_TTL_S`). An event whose
+  pending marker names a holder with no alive key is held by a dead worker (SIGKILL,
+  OOM, a lost host): :func:`restore_from_dead_holders`, run by every live consumer on
+  the same beat, puts it back on its queue at once (kombu's own ``restore_by_tag``)
+  instead of after the visibility timeout — an hour by default, where a moderator waits
+  for the score; and :func:`pending` no longer counts it as on its way, so the sweeper
+  takes any such message that is in no queue at all.
 
 Why Redis and not a table: this is transient delivery state that must be written from
 the consumer process, which has no database connection (and must work while the
@@ -32,6 +42,15 @@ PENDING = "enrichment:pending:"
 SUSPECT = "enrichment:suspect:"
 SWEEP_LOCK = "enrichment:sweep:lock"
 SUSPECT_TTL_S = 86_400
+HOLDERS = "enrichment:holders"
+ALIVE = "enrichment:alive:"
+#: a consumer refreshes its alive key this often …
+HEARTBEAT_S = 3.0
+#: … and is taken for dead this long after its last refresh. Longer than any stall of a
+#: consumer's event loop (it only moves messages); short beside the visibility timeout.
+ALIVE_TTL_S = 15
+#: the pending-marker value of an event that is queued, not held (enqueue, retry)
+QUEUED = "1"
 
 
 def pending_ttl(visibility_timeout_s: int) -> int:
@@ -39,28 +58,115 @@ def pending_ttl(visibility_timeout_s: int) -> int:
     return int(visibility_timeout_s) + 60
 
 
-def mark_pending(redis, message_ids: Iterable[Any], ttl_s: int) -> None:
-    """Mark ``message_ids`` as queued/in flight for ``ttl_s`` seconds (one round trip)."""
+def mark_pending(redis, message_ids: Iterable[Any], ttl_s: int, holder: str = QUEUED) -> None:
+    """Mark ``message_ids`` as queued (``holder`` unset) or held by the consumer
+    ``holder`` for ``ttl_s`` seconds (one round trip)."""
     ids = [str(m) for m in message_ids]
     if not ids:
         return
     pipe = redis.pipeline(transaction=False)
     for mid in ids:
-        pipe.set(PENDING + mid, 1, ex=ttl_s)
+        pipe.set(PENDING + mid, holder, ex=ttl_s)
     pipe.execute()
 
 
-def pending(redis, message_ids: Sequence[Any]) -> set[str]:
-    """The subset of ``message_ids`` (as strings) with a live pending marker."""
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def pending_holders(redis, message_ids: Sequence[Any]) -> dict[str, str]:
+    """``message_id -> marker value`` (:data:`QUEUED` or a holder id) for those of
+    ``message_ids`` with a live pending marker."""
     ids = [str(m) for m in message_ids]
-    if not ids:
-        return set()
-    found: set[str] = set()
+    found: dict[str, str] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
-        found.update(m for m, v in zip(chunk, redis.mget([PENDING + m for m in chunk]), strict=True)
+        found.update((m, _text(v)) for m, v in zip(chunk, redis.mget([PENDING + m for m in chunk]), strict=True)
                      if v is not None)
     return found
+
+
+def pending(redis, message_ids: Sequence[Any]) -> set[str]:
+    """The subset of ``message_ids`` (as strings) on their way: with a pending marker
+    that is queued or names a live holder (a dead holder's events are not on their way)."""
+    found = pending_holders(redis, message_ids)
+    dead = dead_holders(redis, {v for v in found.values() if v != QUEUED})
+    return {m for m, v in found.items() if v not in dead}
+
+
+# --- holders: which consumer has an event, and is it alive ------------------------------
+
+
+def new_holder_id(hostname: str) -> str:
+    """An id for one consumer process's lifetime: the worker's hostname (``celery@host``
+    is kept across restarts, and a container's pid too) plus a random token."""
+    import uuid
+
+    return f"{hostname}/{uuid.uuid4().hex[:12]}"
+
+
+def heartbeat(redis, holder: str, ttl_s: int = ALIVE_TTL_S) -> None:
+    """``holder`` is alive for the next ``ttl_s`` seconds (one round trip)."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.sadd(HOLDERS, holder)
+    pipe.set(ALIVE + holder, 1, ex=ttl_s)
+    pipe.execute()
+
+
+def dead_holders(redis, holders: Iterable[str]) -> set[str]:
+    """Those of ``holders`` whose alive key has expired."""
+    hs = sorted(set(holders))
+    if not hs:
+        return set()
+    return {h for h, v in zip(hs, redis.mget([ALIVE + h for h in hs]), strict=True) if v is None}
+
+
+def restore_from_dead_holders(redis, restore_tag, tasks: Iterable[str], unacked_key: str = "unacked",
+                              unacked_index_key: str = "unacked_index", now: float | None = None) -> int:
+    """Put every unacked event held by a dead consumer back on its queue; return how many.
+
+    Held by a dead consumer: its pending marker names a holder whose alive key expired,
+    or it has no holder at all (no marker, or :data:`QUEUED`) although it was delivered
+    more than :data:`ALIVE_TTL_S` ago — a live consumer names itself within 50 ms of a
+    delivery, so that is one that died before it could (the kill came right after the
+    fetch). ``restore_tag(delivery_tag)`` does the move (kombu's ``QoS.restore_by_tag``:
+    atomic, and a no-op for a tag already acked or restored by another consumer doing
+    the same). Cheap while nothing is orphaned: ``SMEMBERS`` + ``MGET`` of the holders
+    and a ``ZRANGEBYSCORE`` of kombu's delivery-time index; kombu's unacked hash (bounded
+    by the workers' prefetch) is read only when a holder is dead or a delivery is old
+    and unclaimed. Only events of ``tasks`` (the batch tasks, which claim what they
+    receive) are considered: a summary or rollup has no holder and may rightly run for
+    minutes; it is left to the visibility timeout."""
+    import time
+
+    dead = dead_holders(redis, (_text(h) for h in redis.smembers(HOLDERS)))
+    cutoff = (time.time() if now is None else now) - ALIVE_TTL_S
+    old = {_text(t) for t in redis.zrangebyscore(unacked_index_key, 0, cutoff)}
+    if not dead and not old:
+        return 0
+    names = set(tasks)
+    tags_by_id: dict[str, list[str]] = {}
+    for tag, raw in redis.hgetall(unacked_key).items():
+        try:
+            envelope = json.loads(raw)[0]
+            if envelope.get("headers", {}).get("task") not in names:
+                continue
+            mid = envelope_message_id(envelope)
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+            continue
+        if mid is not None:
+            tags_by_id.setdefault(mid, []).append(_text(tag))
+    holders = pending_holders(redis, list(tags_by_id))
+    restored = 0
+    for mid, tags in tags_by_id.items():
+        holder = holders.get(mid, QUEUED)
+        for tag in tags:
+            if holder in dead or (holder == QUEUED and tag in old):
+                restore_tag(tag)
+                restored += 1
+    if dead:
+        redis.srem(HOLDERS, *dead)  # after a full pass: nothing of theirs is left unacked
+    return restored
 
 
 def record_suspects(redis, deaths: dict[str, int], *, alone: bool = False) -> None:
@@ -112,7 +218,15 @@ def oldest_queued_message_id(redis, queue: str) -> str | None:
     if raw is None:
         return None
     try:
-        envelope = json.loads(raw)
+        return envelope_message_id(json.loads(raw))
+    except ValueError:
+        return None
+
+
+def envelope_message_id(envelope: dict) -> str | None:
+    """The ``message_id`` of a kombu message envelope (as queued, or as kept in the
+    unacked hash) of an ``analyze_message`` event; None when it is not one we can read."""
+    try:
         body = envelope["body"]
         if envelope.get("properties", {}).get("body_encoding") == "base64":
             body = base64.b64decode(body)

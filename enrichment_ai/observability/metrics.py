@@ -50,6 +50,8 @@ EVENTS_GIVEN_UP = Counter("enrichment_events_given_up", "Events dropped after ma
                           "re-enqueues them)", ["task"])
 EVENTS_QUARANTINED = Counter("enrichment_events_quarantined", "Events quarantined after killing their "
                              "pool process repeatedly", ["task"])
+EVENTS_RESTORED = Counter("enrichment_events_restored", "Unacked events of a dead worker put back on "
+                          "their queue by a live one (before the visibility timeout)", ["task"])
 POOL_LOST = Counter("enrichment_pool_process_lost", "Batches whose pool process died mid-batch", ["task"])
 BATCH_FAILURES = Counter("enrichment_batch_failures", "Batches that did not commit, by what happened "
                          "(retry, requeue, failed)", ["task", "status"])

@@ -50,10 +50,15 @@ def batches_logged(child) -> int:
 
 def test_kill_9_mid_batch_then_restart_analyses_every_message_once(
         gpu_settings, producer, factory, conn, redis, tmp_path):
+    """The whole worker dies (consumer and pool). With a visibility timeout longer than
+    the test, what it held can only come back through the holder heartbeat: the
+    restarted worker sees the dead one's alive key expire and restores its unacked
+    events to the queue (workers.markers.restore_from_dead_holders)."""
+    overrides = {**OVERRIDES, "visibility_timeout_s": 600}
     channel = factory.channel()
     ids = [factory.message(channel, content=f"Reliability message {i}: the server was busy today.")
            for i in range(48)]
-    worker = start_worker(gpu_settings, tmp_path, name="victim", overrides=OVERRIDES)
+    worker = start_worker(gpu_settings, tmp_path, name="victim", overrides=overrides)
     try:
         for mid in ids:
             producer.send_task("enrichment.analyze_message", kwargs={"message_id": str(mid)})
@@ -64,12 +69,13 @@ def test_kill_9_mid_batch_then_restart_analyses_every_message_once(
     assert 0 < done_before < len(ids), f"kill came too late to test anything ({done_before} done)"
     assert redis.hlen("unacked") > 0  # fetched, not acked: the dead worker's batches
 
-    restarted = start_worker(gpu_settings, tmp_path, name="restarted", overrides=OVERRIDES)
+    restarted = start_worker(gpu_settings, tmp_path, name="restarted", overrides=overrides)
     try:
         rows = wait_analysed(conn, ids, timeout_s=180)
         wait_drained(redis, QUEUE, timeout_s=60)
     finally:
         restarted.stop()
+    assert "held by a dead worker" in restarted.log()
     assert all(r["count"] == 1 for r in rows.values())
     assert conn.execute("SELECT count(*) FROM ai_analysis WHERE message_id = ANY(%s)", (ids,)).fetchone()[0] == len(ids)
 
