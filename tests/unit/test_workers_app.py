@@ -161,6 +161,29 @@ def test_token_batches_keep_padding_within_the_budget():
     assert token_batches([], [], 64, 4096) == []
 
 
+def test_token_batches_do_not_pad_short_windows_to_a_long_one():
+    from enrichment_ai.analysis.encoder import token_batches
+
+    # 7 tweets and a post: one pass would cost 64 + 8 x 150 padded tokens, two 64 + 7 x 30
+    # and 64 + 150 (the modelled cost; a cut costs one pass overhead, 64 tokens)
+    assert token_batches([30] * 7 + [150], list(range(8)), 64, 4096) == [list(range(7)), [7]]
+    # near-equal lengths stay together: a cut would cost more than the padding it saves
+    assert token_batches([28, 29, 30, 31, 32], [4, 2, 0, 1, 3], 64, 4096) == [[4, 2, 0, 1, 3]]
+    lengths = sorted([12, 15, 18, 25, 33, 40, 52, 64, 90, 130, 180, 256] * 5)
+    batches = token_batches(lengths, list(range(len(lengths))), 64, 4096)
+    assert [i for b in batches for i in b] == list(range(len(lengths)))
+
+    def cost(bs):
+        return sum(64 + len(b) * lengths[b[-1]] for b in bs)
+
+    fill = [[]]  # the cut this replaced: fill each pass up to the budget
+    for i, n in enumerate(lengths):
+        if fill[-1] and (len(fill[-1]) + 1) * n > 4096:
+            fill.append([])
+        fill[-1].append(i)
+    assert cost(batches) < 0.7 * cost(fill)
+
+
 def test_models_load_before_fork_only_for_a_cpu_prefork_pool(monkeypatch):
     import torch
     from celery.concurrency.prefork import TaskPool
