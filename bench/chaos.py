@@ -20,6 +20,7 @@ stop), poison messages that SIGKILL the process analysing them
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
@@ -247,6 +248,33 @@ class Rig:
             return self.redis.llen(QUEUE) == 0 and self.redis.hlen("unacked") == 0
         except Exception:  # noqa: BLE001 - Redis restarting
             return False
+
+    def unacked_tasks(self) -> dict[str, Any]:
+        """What is unacked now (what a scenario that did not settle holds): task name ->
+        deliveries, and for analysis events the holder their pending marker names
+        (workers.markers) with whether that holder is alive."""
+        from collections import Counter
+
+        from workers import markers
+
+        out: Counter = Counter()
+        try:
+            for tag, raw in self.redis.hgetall("unacked").items():
+                try:
+                    envelope = json.loads(raw)[0]
+                    task = envelope.get("headers", {}).get("task", "?")
+                    mid = markers.envelope_message_id(envelope) if task == ANALYZE else None
+                    if mid is not None:
+                        holder = markers.pending_holders(self.redis, [mid]).get(mid, "no marker")
+                        alive = holder != markers.QUEUED and bool(self.redis.exists(markers.ALIVE + holder))
+                        score = self.redis.zscore("unacked_index", tag)
+                        task = f"{task} [{holder}{' alive' if alive else ''}, delivered {score and time.strftime('%H:%M:%S', time.localtime(score))}]"
+                    out[task] += 1
+                except (ValueError, TypeError, IndexError, AttributeError):
+                    out["?"] += 1
+        except Exception as exc:  # noqa: BLE001 - Redis restarting
+            return {"unreadable": repr(exc)}
+        return dict(out)
 
     def _query(self, sql: str, params: tuple) -> tuple:
         for _ in range(100):

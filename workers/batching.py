@@ -202,14 +202,34 @@ class BatchTask(Task):
                 log.exception("%s: no Redis client for delivery markers", self.name)
         return self._markers_client
 
-    def holder_id(self, hostname: str | None = None) -> str:
-        """This consumer process's holder id (:mod:`workers.markers`): one per process
-        lifetime, kept across broker reconnects (which call ``Strategy`` again)."""
-        pid = os.getpid()
-        if getattr(self, "_holder_pid", None) != pid:
-            self._holder_pid = pid
-            self._holder = markers.new_holder_id(hostname or self.app.conf.get("worker_name") or str(pid))
+    def new_holder(self, hostname: str) -> str:
+        """A fresh holder id (:mod:`workers.markers`) for a consumer connection: each
+        ``Strategy`` call (worker start, and every broker reconnect) gets its own. After a
+        reconnect the old connection's events can neither be acked (its channel is closed)
+        nor restored by kombu (the broker was gone when it closed), and its buffer is
+        forgotten; with the old id no longer refreshed, the heartbeat restores them ~15 s
+        later instead of the visibility timeout (an hour)."""
+        self._holder = markers.new_holder_id(hostname or self.app.conf.get("worker_name") or str(os.getpid()))
         return self._holder
+
+    def holder_id(self) -> str:
+        """The current connection's holder id."""
+        return getattr(self, "_holder", None) or self.new_holder("")
+
+    @staticmethod
+    def delivery_tag(req) -> str | None:
+        tag = getattr(getattr(req, "message", None), "delivery_tag", None)
+        return None if tag is None else str(tag)
+
+    def _mark_held(self, client, reqs: list, keys: list) -> None:
+        """Mark each event pending for the holder that received it (one round trip per
+        holder): an event of a previous connection keeps that connection's id."""
+        by_holder: dict[str, list[str]] = {}
+        for r, k in zip(reqs, keys, strict=True):
+            if k is not None:
+                by_holder.setdefault(getattr(r, "enrichment_holder", None) or self.holder_id(), []).append(k)
+        for holder, ks in by_holder.items():
+            markers.mark_pending(client, ks, self.pending_ttl_s, holder)
 
     def _keys(self, events: list[Event]) -> list[str]:
         return [k for k in (self.event_key(e.args, e.kwargs) for e in events) if k is not None]
@@ -232,8 +252,15 @@ class BatchTask(Task):
         # own queue would take everything buffered out of our hands.
         capacity = max(1, int(getattr(pool, "num_processes", None) or getattr(pool, "limit", None) or 1))
         task._outstanding = 0
-        holder = task.holder_id(consumer.hostname)
-        _start_heartbeat(task, consumer, holder)
+        # Delivery tags this connection holds (buffered, ETA-held, in the pool) until acked:
+        # what the heartbeat's restore must leave alone among the entries naming us. Per
+        # connection: what an earlier one received is forgotten with its buffer at a
+        # reconnect, and must not look held.
+        held: set[str] = set()
+        task._held_tags = held
+        holder = task.new_holder(consumer.hostname)
+        log.info("%s: consuming as holder %s", task.name, holder)
+        _start_heartbeat(task, consumer, holder, held)
 
         def flush() -> None:
             while pending_timer:
@@ -269,6 +296,10 @@ class BatchTask(Task):
             # Out of the queue, not yet in the pool: mark it pending (and ours) now, or the
             # sweeper would take a buffered event for a lost one, and the heartbeat's
             # restore an unclaimed delivery for a dead worker's.
+            req.enrichment_holder = holder
+            tag = task.delivery_tag(req)
+            if tag is not None:
+                held.add(tag)
             if not unmarked:
                 timer.call_after(0.05, mark_received)
             unmarked.append(req)
@@ -382,9 +413,8 @@ class BatchTask(Task):
         client = self.markers_redis()
         if client is not None:
             try:
-                known = [k for k in keys if k is not None]
-                markers.mark_pending(client, known, self.pending_ttl_s, self.holder_id())
-                deaths = markers.suspects(client, known)
+                self._mark_held(client, reqs, keys)
+                deaths = markers.suspects(client, [k for k in keys if k is not None])
             except Exception as exc:  # noqa: BLE001 - Redis trouble: batch as usual
                 log.warning("%s: delivery markers unavailable: %r", self.name, exc)
         plain = []
@@ -432,6 +462,9 @@ class BatchTask(Task):
                         r.reject(requeue=True) if status == "requeue" else r.acknowledge()
                     except Exception:  # noqa: BLE001 - one bad ack must not strand the others
                         log.exception("%s: could not ack/requeue %s", self.name, r.id)
+                    # done with it here, acked or not: an ack lost with the connection leaves
+                    # an entry the heartbeat's restore puts back (markers.restore_from_dead_holders)
+                    getattr(self, "_held_tags", set()).discard(self.delivery_tag(r))
             finally:  # parked copies and the buffer must move on whatever happened above
                 self._settled(pool, keys)
                 outcome = getattr(self, "_on_outcome", None)
@@ -476,7 +509,7 @@ class BatchTask(Task):
             try:
                 keys = self._keys(events)
                 markers.record_suspects(client, dict.fromkeys(keys, lost), alone=len(events) == 1)
-                markers.mark_pending(client, keys, self.pending_ttl_s, self.holder_id())  # re-run here
+                self._mark_held(client, reqs, [self.event_key(*self._args_kwargs(r)) for r in reqs])  # re-run here
             except Exception as exc:  # noqa: BLE001 - the split below still isolates it
                 log.warning("%s: could not record suspects: %r", self.name, exc)
         if not rerun:
@@ -496,11 +529,14 @@ class BatchTask(Task):
             self._dispatch(pool, reqs[i:i + size], lost=lost)
 
 
-def _start_heartbeat(task: BatchTask, consumer, holder: str) -> None:
+def _start_heartbeat(task: BatchTask, consumer, holder: str, held: set[str]) -> None:
     """Every ``HEARTBEAT_S`` on the consumer's timer: refresh ``holder``'s alive key, then
     put back what dead consumers held (:func:`workers.markers.restore_from_dead_holders`,
-    moving each event with kombu's ``restore_by_tag`` on this consumer's channel). A
-    second ``Strategy`` call (broker reconnect) replaces the timer, never doubles it."""
+    moving each event with kombu's ``restore_by_tag`` on this consumer's channel), and
+    what names ``holder`` but is not among the delivery tags it ``held`` (an entry whose
+    ack was lost with an earlier connection, its marker since taken over by a later copy
+    of the message). A second ``Strategy`` call (broker reconnect) replaces the timer,
+    never doubles it."""
     old = getattr(task, "_heartbeat_entry", None)
     if old is not None:
         old.cancel()
@@ -518,6 +554,7 @@ def _start_heartbeat(task: BatchTask, consumer, holder: str) -> None:
                 qos = tc.channel.qos
                 restored = markers.restore_from_dead_holders(
                     client, lambda tag: qos.restore_by_tag(tag, client=client), [task.name],
+                    own=holder, held=held,
                     unacked_key=getattr(tc.channel, "unacked_key", "unacked"),
                     unacked_index_key=getattr(tc.channel, "unacked_index_key", "unacked_index"))
             warned.clear()
@@ -527,7 +564,7 @@ def _start_heartbeat(task: BatchTask, consumer, holder: str) -> None:
                 warned.append(True)
             return
         if restored:
-            log.warning("%s: restored %d events held by a dead worker to their queue", task.name, restored)
+            log.warning("%s: restored %d events held by a dead worker or a lost broker connection to their queue", task.name, restored)
             metrics.EVENTS_RESTORED.labels(task.name).inc(restored)
 
     beat()

@@ -15,7 +15,9 @@ Three kinds of key, all with a TTL so nothing here needs cleaning up:
   batched with strangers again (:mod:`workers.batching`). TTL: a day.
 * ``enrichment:sweep:lock`` — single flight for the sweeper (``SET NX EX``).
 * ``enrichment:holders`` (a set) and ``enrichment:alive:<holder>`` — every worker's
-  consumer process is a *holder*: it writes its id (hostname and a per-start token) as
+  consumer connection is a *holder* (a broker reconnect makes a new one: the old
+  connection's unacked deliveries can no longer be acked): it writes its id (hostname
+  and a per-connection token) as
   the value of the pending markers of the events it receives, and refreshes its alive
   key every :data:`HEARTBEAT_S` seconds (TTL :data:`ALIVE_TTL_S`). An event whose
   pending marker names a holder with no alive key is held by a dead worker (SIGKILL,
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 PENDING = "enrichment:pending:"
@@ -122,14 +124,20 @@ def dead_holders(redis, holders: Iterable[str]) -> set[str]:
 
 
 def restore_from_dead_holders(redis, restore_tag, tasks: Iterable[str], unacked_key: str = "unacked",
-                              unacked_index_key: str = "unacked_index", now: float | None = None) -> int:
+                              unacked_index_key: str = "unacked_index", now: float | None = None,
+                              own: str | None = None, held: Collection[str] = ()) -> int:
     """Put every unacked event held by a dead consumer back on its queue; return how many.
 
     Held by a dead consumer: its pending marker names a holder whose alive key expired,
     or it has no holder at all (no marker, or :data:`QUEUED`) although it was delivered
     more than :data:`ALIVE_TTL_S` ago — a live consumer names itself within 50 ms of a
     delivery, so that is one that died before it could (the kill came right after the
-    fetch). ``restore_tag(delivery_tag)`` does the move (kombu's ``QoS.restore_by_tag``:
+    fetch) — or, with ``own`` (the calling consumer's holder id) and ``held`` (the
+    delivery tags it holds), an entry that names ``own`` but is not one of ``held``,
+    delivered more than :data:`ALIVE_TTL_S` ago: the marker is per message, the entry per
+    delivery, so a second delivery of a message (a retry's copy, a restored one) that
+    this consumer claimed leaves the first one's entry, whose ack was lost with a broker
+    connection, looking held by a live consumer. ``restore_tag(delivery_tag)`` does the move (kombu's ``QoS.restore_by_tag``:
     atomic, and a no-op for a tag already acked or restored by another consumer doing
     the same). Cheap while nothing is orphaned: ``SMEMBERS`` + ``MGET`` of the holders
     and a ``ZRANGEBYSCORE`` of kombu's delivery-time index; kombu's unacked hash (bounded
@@ -161,7 +169,7 @@ def restore_from_dead_holders(redis, restore_tag, tasks: Iterable[str], unacked_
     for mid, tags in tags_by_id.items():
         holder = holders.get(mid, QUEUED)
         for tag in tags:
-            if holder in dead or (holder == QUEUED and tag in old):
+            if holder in dead or (tag in old and (holder == QUEUED or (holder == own and tag not in held))):
                 restore_tag(tag)
                 restored += 1
     if dead:

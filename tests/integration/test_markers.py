@@ -103,6 +103,15 @@ def test_a_dead_holders_unacked_events_go_back_to_their_queue(settings, redis):
             assert markers.restore_from_dead_holders(redis, restore, TASKS, now=later) == 1
             assert redis.llen(queue) == 2 and redis.hexists("unacked", tags[live_mid])
             assert redis.hexists("unacked", held[-1].delivery_tag)
+            # the live holder asks about its own entries: one it still holds stays; one it no
+            # longer holds (its ack lost with a broker connection, while a later copy of the
+            # same message took over the marker) goes back, once older than the TTL
+            live_tag = str(tags[live_mid])
+            assert markers.restore_from_dead_holders(redis, restore, TASKS, now=later, own=live,
+                                                     held={live_tag}) == 0
+            assert markers.restore_from_dead_holders(redis, restore, TASKS, own=live, held=set()) == 0  # too fresh
+            assert markers.restore_from_dead_holders(redis, restore, TASKS, now=later, own=live, held=set()) == 1
+            assert not redis.hexists("unacked", live_tag) and redis.llen(queue) == 3
             for m in held:
                 m.ack()  # a no-op for the restored one
     finally:
