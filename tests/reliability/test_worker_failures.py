@@ -51,9 +51,11 @@ def batches_logged(child) -> int:
 def test_kill_9_mid_batch_then_restart_analyses_every_message_once(
         gpu_settings, producer, factory, conn, redis, tmp_path):
     """The whole worker dies (consumer and pool). With a visibility timeout longer than
-    the test, what it held can only come back through the holder heartbeat: the
-    restarted worker sees the dead one's alive key expire and restores its unacked
-    events to the queue (workers.markers.restore_from_dead_holders)."""
+    the test (600 s against its 240 s of waiting), what it held can only come back
+    through the holder heartbeat: a live consumer (the restarted worker, or any other
+    worker on this Redis: the suite's shared one may be first) sees the dead one's alive
+    key expire and restores its unacked events to their queue
+    (workers.markers.restore_from_dead_holders)."""
     overrides = {**OVERRIDES, "visibility_timeout_s": 600}
     channel = factory.channel()
     ids = [factory.message(channel, content=f"Reliability message {i}: the server was busy today.")
@@ -75,7 +77,6 @@ def test_kill_9_mid_batch_then_restart_analyses_every_message_once(
         wait_drained(redis, QUEUE, timeout_s=60)
     finally:
         restarted.stop()
-    assert "held by a dead worker" in restarted.log()
     assert all(r["count"] == 1 for r in rows.values())
     assert conn.execute("SELECT count(*) FROM ai_analysis WHERE message_id = ANY(%s)", (ids,)).fetchone()[0] == len(ids)
 
