@@ -507,9 +507,10 @@ class BatchTask(Task):
         client = self.markers_redis()
         if client is not None:
             try:
-                keys = self._keys(events)
-                markers.record_suspects(client, dict.fromkeys(keys, lost), alone=len(events) == 1)
-                self._mark_held(client, reqs, [self.event_key(*self._args_kwargs(r)) for r in reqs])  # re-run here
+                keys = [self.event_key(e.args, e.kwargs) for e in events]  # one per request
+                markers.record_suspects(client, dict.fromkeys((k for k in keys if k is not None), lost),
+                                        alone=len(events) == 1)
+                self._mark_held(client, reqs, keys)  # still on its way: re-run here
             except Exception as exc:  # noqa: BLE001 - the split below still isolates it
                 log.warning("%s: could not record suspects: %r", self.name, exc)
         if not rerun:

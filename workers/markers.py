@@ -17,9 +17,8 @@ Three kinds of key, all with a TTL so nothing here needs cleaning up:
 * ``enrichment:holders`` (a set) and ``enrichment:alive:<holder>`` — every worker's
   consumer connection is a *holder* (a broker reconnect makes a new one: the old
   connection's unacked deliveries can no longer be acked): it writes its id (hostname
-  and a per-connection token) as
-  the value of the pending markers of the events it receives, and refreshes its alive
-  key every :data:`HEARTBEAT_S` seconds (TTL :data:`ALIVE_TTL_S`). An event whose
+  and a per-connection token) as the value of the pending markers of the events it
+  receives, and refreshes its alive key every :data:`HEARTBEAT_S` seconds (TTL :data:`ALIVE_TTL_S`). An event whose
   pending marker names a holder with no alive key is held by a dead worker (SIGKILL,
   OOM, a lost host): :func:`restore_from_dead_holders`, run by every live consumer on
   the same beat, puts it back on its queue at once (kombu's own ``restore_by_tag``)
@@ -100,8 +99,8 @@ def pending(redis, message_ids: Sequence[Any]) -> set[str]:
 
 
 def new_holder_id(hostname: str) -> str:
-    """An id for one consumer process's lifetime: the worker's hostname (``celery@host``
-    is kept across restarts, and a container's pid too) plus a random token."""
+    """An id for one consumer connection: the worker's hostname (``celery@host`` is kept
+    across restarts, and a container's pid too) plus a random token."""
     import uuid
 
     return f"{hostname}/{uuid.uuid4().hex[:12]}"
@@ -137,12 +136,13 @@ def restore_from_dead_holders(redis, restore_tag, tasks: Iterable[str], unacked_
     delivered more than :data:`ALIVE_TTL_S` ago: the marker is per message, the entry per
     delivery, so a second delivery of a message (a retry's copy, a restored one) that
     this consumer claimed leaves the first one's entry, whose ack was lost with a broker
-    connection, looking held by a live consumer. ``restore_tag(delivery_tag)`` does the move (kombu's ``QoS.restore_by_tag``:
-    atomic, and a no-op for a tag already acked or restored by another consumer doing
-    the same). Cheap while nothing is orphaned: ``SMEMBERS`` + ``MGET`` of the holders
-    and a ``ZRANGEBYSCORE`` of kombu's delivery-time index; kombu's unacked hash (bounded
-    by the workers' prefetch) is read only when a holder is dead or a delivery is old
-    and unclaimed. Only events of ``tasks`` (the batch tasks, which claim what they
+    connection, looking held by a live consumer. ``restore_tag(delivery_tag)`` does the
+    move (kombu's ``QoS.restore_by_tag``: atomic, and a no-op for a tag already acked or
+    restored by another consumer doing the same). Without a dead holder or a delivery
+    older than :data:`ALIVE_TTL_S` a beat costs ``SMEMBERS`` + ``MGET`` of the holders
+    and a ``ZRANGEBYSCORE`` of kombu's delivery-time index; otherwise (a backlog's
+    buffered events are that old) it also reads kombu's unacked hash, bounded by the
+    workers' prefetch, and ``MGET``\s its markers. Only events of ``tasks`` (the batch tasks, which claim what they
     receive) are considered: a summary or rollup has no holder and may rightly run for
     minutes; it is left to the visibility timeout."""
     import time

@@ -85,7 +85,7 @@ def token_batches(lengths: list[int], order: list[int], max_size: int, budget: i
     to a 150-token post's width: 3.3x their cost, 1.5x the whole encoder pass on the
     e2e chat mix; a cut there costs one more pass (~10 ms) instead."""
     n = len(order)
-    best = [0] + [0] * n
+    best = [0] * (n + 1)
     cut = [0] * (n + 1)
     for i in range(1, n + 1):
         width = lengths[i - 1]  # the longest of any run ending at i: the list is sorted
@@ -100,7 +100,7 @@ def token_batches(lengths: list[int], order: list[int], max_size: int, budget: i
     batches: list[list[int]] = []
     i = n
     while i > 0:
-        batches.append(list(order[cut[i]:i]))
+        batches.append(order[cut[i]:i])
         i = cut[i]
     return batches[::-1]
 
