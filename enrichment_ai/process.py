@@ -189,9 +189,10 @@ def _store_embeddings(conn, enricher, rows) -> None:
     """The encoder pass's message vectors, for the summaries (``db.embedding_sql``)."""
     from enrichment_ai.db import embedding_sql
 
-    vectors = [(msg.id, an.embedding) for msg, an in rows if an.embedding is not None]
+    vectors = [(msg.id, an.embedding_model or enricher.embedding_model, an.embedding)
+               for msg, an in rows if an.embedding is not None]
     if vectors:
-        embedding_sql.upsert(conn, enricher.embedding_model, vectors)
+        embedding_sql.upsert(conn, vectors)
 
 
 def _channels_due(conn, redis, channel_ids: set[UUID], settings: Settings) -> list[UUID]:

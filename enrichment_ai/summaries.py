@@ -11,7 +11,9 @@ At most one pending summary per channel: :func:`claim_due` sets a Redis marker
 its commit. A lost task's marker expires after :data:`PENDING_TTL_S`.
 
 Summaries read each message's embedding stored by its analysis pass
-(``message_embeddings``); the encoder runs only for messages without one.
+(``message_embeddings``); the encoder runs only for messages without one. With English
+routed to the English artifact (analysis/routed.py) a window's vectors come from two
+spaces; the summarizer compares messages within a space only.
 
 Idempotent: a per-channel advisory lock serialises overlapping triggers, the window is
 recomputed under it (the second trigger finds nothing new), and
@@ -101,10 +103,11 @@ def quiet_channels_due(conn: psycopg.Connection, settings: Settings, *, limit: i
     return claim_due(conn, redis, recent, settings)
 
 
-def _embedding_id(settings: Settings) -> str:
-    from enrichment_ai.analysis.shared import embedding_id
+def _embedding_ids(settings: Settings) -> tuple[str, ...]:
+    """The spaces stored vectors may be in; the first is the one ``enricher.embed`` uses."""
+    from enrichment_ai.analysis.routed import embedding_ids
 
-    return embedding_id(settings)
+    return embedding_ids(settings)
 
 
 def load_summarizer(settings: Settings, enricher: Embedder) -> Summarizer:
@@ -134,11 +137,15 @@ def summarize_channel(
         if not rows:
             return None
         theta = summary_sql.threshold(conn, channel_id, settings.toxicity_threshold)
-        stored = embedding_sql.read(conn, _embedding_id(settings), [r[0] for r in rows])
+        spaces = _embedding_ids(settings)
+        stored = embedding_sql.read(conn, spaces, [r[0] for r in rows])
+        # a message without a stored vector is embedded by enricher.embed: the first space
         window = [
             WindowMessage(
                 id=mid, author_id=author_id, author=author, text=content,
-                toxic=tox is not None and float(tox) >= theta, embedding=stored.get(mid),
+                toxic=tox is not None and float(tox) >= theta,
+                embedding=stored[mid][1] if mid in stored else None,
+                space=stored[mid][0] if mid in stored else spaces[0],
             )
             for mid, _created, author_id, author, content, tox in rows
         ]

@@ -62,6 +62,9 @@ class WindowMessage:
     toxic: bool = False
     #: the message's stored embedding from its analysis pass (None: embed the text)
     embedding: Any = field(default=None, repr=False, compare=False)
+    #: the embedding space of ``embedding`` (and of the summarizer's ``embed`` where it is
+    #: None); similarity is only measured between messages of one space
+    space: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -110,14 +113,21 @@ def _who(names: list[str]) -> str:
     return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
-def mmr_select(emb: np.ndarray, k: int, lam: float = MMR_LAMBDA) -> list[int]:
+def mmr_select(emb: np.ndarray, k: int, lam: float = MMR_LAMBDA, spaces: Sequence[Any] | None = None) -> list[int]:
     """Indices of ``k`` rows of L2-normalised ``emb`` by maximal marginal relevance:
     centrality (mean similarity to the others) traded against similarity to what is
-    already chosen; near-duplicates (≥ DUPLICATE_SIMILARITY) are never both chosen."""
+    already chosen; near-duplicates (≥ DUPLICATE_SIMILARITY) are never both chosen.
+
+    ``spaces`` (one label per row): rows of different embedding spaces (two encoders) are
+    unrelated, similarity 0 — a message is central within the conversation held in its
+    space, weighted by that part's share of the window."""
     n = len(emb)
     if n == 0:
         return []
     sim = emb @ emb.T
+    if spaces is not None:
+        labels = np.asarray([str(s) for s in spaces])
+        sim = np.where(labels[:, None] == labels[None, :], sim, 0.0)
     centrality = (sim.sum(axis=1) - np.diag(sim)) / max(1, n - 1)
     chosen: list[int] = []
     while len(chosen) < min(k, n):
@@ -158,7 +168,8 @@ class ExtractiveSummarizer:
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         emb = emb / np.where(norms == 0, 1, norms)
         k = min(self._max_points, max(1, math.ceil(len(candidates) / 5)))
-        picked = sorted(mmr_select(emb, k))
+        spaces = [m.space for m in candidates]
+        picked = sorted(mmr_select(emb, k, spaces=spaces if len(set(spaces)) > 1 else None))
         return [candidates[i] for i in picked]
 
     def _embeddings(self, messages: Sequence[WindowMessage]) -> np.ndarray:

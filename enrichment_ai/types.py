@@ -59,6 +59,8 @@ class Analysis:
     #: the message embedding of the shared encoder's pass (numpy float32, L2-normalised),
     #: None where the encoder did not run; stored for summaries, not part of the JSON
     embedding: Any = field(default=None, repr=False, compare=False)
+    #: the space of ``embedding`` (which encoder + adapter made it; stored beside it)
+    embedding_model: str | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``enrichment-ai analyze`` (without the embedding)."""
@@ -68,4 +70,5 @@ class Analysis:
         finally:
             self.embedding = emb
         out.pop("embedding", None)
+        out.pop("embedding_model", None)
         return out

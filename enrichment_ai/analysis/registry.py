@@ -43,6 +43,12 @@ def _shared(settings: Settings) -> Any:
     return SharedEncoderAnalyzer(settings)
 
 
+def _routed(settings: Settings) -> Any:
+    from enrichment_ai.analysis.routed import RoutedAnalyzer
+
+    return RoutedAnalyzer(settings)
+
+
 def _hf(settings: Settings) -> Any:
     from enrichment_ai.analysis.hf import HFBackend
 
@@ -55,6 +61,7 @@ ANALYZERS: dict[str, Callable[[Settings], Any]] = {
     "language.langdetect.v1": _langdetect,
     "entities.spacy.v1": _spacy,
     "shared.minilm.v1": _shared,
+    "shared.routed.v1": _routed,
     "hf.v1": _hf,
 }
 

@@ -46,6 +46,8 @@ class SharedResult:
     error: str | None = None
     #: the L2-normalised message embedding the heads read (kept for summaries)
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: the space of ``embedding`` (:func:`embedding_id` of the analyzer that made it)
+    embedding_model: str | None = None
 
 
 def clean_text(text: object, max_chars: int) -> tuple[str, dict[str, Any]]:
@@ -133,6 +135,7 @@ class SharedEncoderAnalyzer:
         kind = "lora" if heads.adapter else "heads"
         family = str(card.get("name") or "tweeteval-heads").removesuffix("-heads")  # tweeteval | multilingual
         self._version = f"{enc_id}+{family}-{kind}-{artifact_digest(self.heads_path)[:12]}"
+        self.embedding_model = embedding_id(self.settings)
         return self
 
     @property
@@ -210,6 +213,7 @@ class SharedEncoderAnalyzer:
                     topics=topic_lists[i],
                     details=details,
                     embedding=vectors[i],
+                    embedding_model=self.embedding_model,
                 )
             )
         return results

@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-card", action="store_true", help="do not update models/<heads>/card.json")
     parser.add_argument("--no-langid", action="store_true", help="skip the language-id table")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--routed", action="store_true",
+                        help="evaluate what the pipeline runs: English through the English artifact, every other "
+                        "language through the multilingual one (analysis/routed.py); updates no card")
 
 
 def run(args: argparse.Namespace, settings) -> int:
@@ -25,14 +28,21 @@ def run(args: argparse.Namespace, settings) -> int:
     from enrichment_ai.training.evaluate import evaluate, format_tables, update_card
 
     torch.set_num_threads(max(1, args.threads))
-    analyzer = SharedEncoderAnalyzer(settings).load()
+    if args.routed:
+        from enrichment_ai.analysis.routed import RoutedAnalyzer, routes_english
+
+        if not routes_english(settings):
+            print("--routed: these settings route nothing (route_english off, or the heads artifact is not "
+                  "multilingual): evaluating the heads artifact alone")
+            args.routed = False
+    analyzer = (RoutedAnalyzer if args.routed else SharedEncoderAnalyzer)(settings).load()
     report = evaluate(analyzer, args.data, args.split, langid=not args.no_langid)
     print(format_tables(report))
-    path = args.report or Path("reports") / f"eval-{args.split}.json"
+    path = args.report or Path("reports") / f"eval-{args.split}{'-routed' if args.routed else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"\nreport: {path}")
-    if not args.no_card:
+    if not args.no_card and not args.routed:  # a routed run measures two artifacts: no card is its own
         from enrichment_ai.training.readme import write_readme
 
         update_card(Path(settings.heads_path), report)

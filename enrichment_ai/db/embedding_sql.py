@@ -1,8 +1,9 @@
 """SQL of ``message_embeddings``: the analysis pass's message vectors, reused by summaries.
 
-Vectors are stored as float16 bytes (384-d MiniLM: 768 bytes a message); ``encoder``
-names the encoder + adapter that made them, and a reader only takes vectors of its own
-encoder. The table is a cache (migration 0056): a row that is missing is recomputed by
+Vectors are stored as float16 bytes (384-d: 768 bytes a message); ``encoder`` names the
+encoder + adapter that made them (its embedding space), and a reader takes only vectors of
+the spaces it knows (with English routed to the English artifact there are two:
+analysis/routed.py). The table is a cache (migration 0056): a row that is missing is recomputed by
 the reader, never an error.
 """
 
@@ -22,8 +23,8 @@ ON CONFLICT (message_id) DO UPDATE SET
 """
 
 _READ = """
-SELECT message_id, embedding FROM message_embeddings
-WHERE message_id = ANY(%s) AND encoder = %s
+SELECT message_id, encoder, embedding FROM message_embeddings
+WHERE message_id = ANY(%s) AND encoder = ANY(%s)
 """
 
 _PRUNE = """
@@ -41,22 +42,23 @@ def from_bytes(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype="<f2").astype(np.float32)
 
 
-def upsert(conn: psycopg.Connection, encoder: str, items: Sequence[tuple[UUID, np.ndarray]]) -> int:
-    """Store ``(message_id, vector)`` pairs made by ``encoder`` in ONE statement (idempotent)."""
-    latest = {mid: vec for mid, vec in items}
+def upsert(conn: psycopg.Connection, items: Sequence[tuple[UUID, str, np.ndarray]]) -> int:
+    """Store ``(message_id, encoder, vector)`` triples in ONE statement (idempotent)."""
+    latest = {mid: (enc, vec) for mid, enc, vec in items}
     if not latest:
         return 0
     ids = list(latest)
     with conn.transaction():
-        conn.execute(_UPSERT, (ids, [encoder] * len(ids), [to_bytes(latest[i]) for i in ids]))
+        conn.execute(_UPSERT, (ids, [latest[i][0] for i in ids], [to_bytes(latest[i][1]) for i in ids]))
     return len(ids)
 
 
-def read(conn: psycopg.Connection, encoder: str, ids: Sequence[UUID]) -> dict[UUID, np.ndarray]:
-    """Stored vectors of ``ids`` made by ``encoder`` (absent ids: not stored or another encoder)."""
+def read(conn: psycopg.Connection, encoders: Sequence[str], ids: Sequence[UUID]) -> dict[UUID, tuple[str, np.ndarray]]:
+    """Stored ``(encoder, vector)`` of ``ids`` made by any of ``encoders`` (absent ids: not
+    stored, or made by another encoder)."""
     if not ids:
         return {}
-    return {mid: from_bytes(raw) for mid, raw in conn.execute(_READ, (list(ids), encoder))}
+    return {mid: (enc, from_bytes(raw)) for mid, enc, raw in conn.execute(_READ, (list(ids), list(encoders)))}
 
 
 def prune(conn: psycopg.Connection, older_than_s: int) -> int:

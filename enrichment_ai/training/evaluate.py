@@ -78,13 +78,13 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
     log(f"toxicity ECE cross-fitted={cross['ece']:.4f} shipped(in-sample)={report['toxicity']['ece_shipped_in_sample']:.4f}")
 
     texts, names, ty = load_topics(data_dir, "validation" if split == "val" else split)
-    res = analyzer.analyze(texts)
+    res = analyzer.analyze(texts, languages=["en"] * len(texts))
     pred = np.array([[n in r.topics for n in names] for r in res])
     report["topics"] = {k: round(100 * v, 2) for k, v in multilabel_f1(ty, pred).items()} | {"n": len(texts), "lang": "en"}
     log(f"topics: {report['topics']}")
 
     sents = identity_sentences()
-    tox = np.array([r.toxicity for r in analyzer.analyze([s for s, _, _ in sents])])
+    tox = np.array([r.toxicity for r in analyzer.analyze([s for s, _, _ in sents], languages=["en"] * len(sents))])
     thr = float(getattr(analyzer.settings, "toxicity_threshold", 0.8))
     report["bias"] = {f"at_{t}": bias_report(sents, tox, t) for t in sorted({0.5, thr})}
     log("bias FPR: " + ", ".join(f"{k}={v['fpr']:.4f}" for k, v in report["bias"].items()))
@@ -147,7 +147,7 @@ def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print, 
         out["toxicity_ece"][lang] = {"ece": round(expected_calibration_error(np.array(ys), np.array(ps)), 4), "n": len(ys)}
     for folder in TOPIC_LANGS:
         texts, names, ty = load_topics(data_dir, "validation" if split == "val" else split, folder)
-        res = analyzer.analyze(texts)
+        res = analyzer.analyze(texts, languages=[TOPIC_LANG_CODES[folder]] * len(texts))
         pred = np.array([[n in r.topics for n in names] for r in res])
         out["topics"][TOPIC_LANG_CODES[folder]] = {k: round(100 * v, 2) for k, v in multilabel_f1(ty, pred).items()} | {"n": len(texts)}
     log(f"UMSAB mean non-en {out['umsab_mean_non_en']}, toxicity ECE by language {out['toxicity_ece']}")

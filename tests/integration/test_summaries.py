@@ -222,10 +222,31 @@ def test_summary_reuses_stored_embeddings(conn, factory, chan, cfg):
     names = list(u.values())
     ids = [post(factory, conn, c, names[i % 3], TOPIC[i], now() - timedelta(seconds=60 - i)) for i in range(5)]
     stored = BagEmbedder().embed(TOPIC[:4])
-    embedding_sql.upsert(conn, embedding_id(cfg), list(zip(ids[:4], stored)))
-    embedding_sql.upsert(conn, "another-encoder|0", [(ids[4], stored[0])])  # not ours: ignored
+    embedding_sql.upsert(conn, [(i, embedding_id(cfg), v) for i, v in zip(ids[:4], stored)])
+    embedding_sql.upsert(conn, [(ids[4], "another-encoder|0", stored[0])])  # not ours: ignored
     counting = CountingEmbedder()
     assert summarize_channel(conn, c, counting, cfg) is not None
     assert counting.texts == [TOPIC[4]]  # only the message without a stored vector of our encoder
+    (row,) = rows(conn, c)
+    assert row[7] == 5 and row[4]
+
+
+def test_summary_reads_both_spaces_when_english_is_routed(conn, factory, chan, cfg):
+    """With English routed to the English artifact, vectors of both spaces are reused (no
+    message embedded again) and key points are chosen within a space."""
+    from enrichment_ai.analysis.routed import embedding_ids, routes_english
+    from enrichment_ai.db import embedding_sql
+
+    assert routes_english(cfg)  # the default: multilingual artifact + English routed
+    spaces = embedding_ids(cfg)
+    assert len(spaces) == 2 and spaces[0] != spaces[1]
+    _, c, u = chan
+    names = list(u.values())
+    ids = [post(factory, conn, c, names[i % 3], TOPIC[i], now() - timedelta(seconds=60 - i)) for i in range(5)]
+    vecs = BagEmbedder().embed(TOPIC[:5])
+    embedding_sql.upsert(conn, [(i, spaces[k % 2], v) for k, (i, v) in enumerate(zip(ids, vecs))])
+    counting = CountingEmbedder()
+    assert summarize_channel(conn, c, counting, cfg) is not None
+    assert counting.texts == []
     (row,) = rows(conn, c)
     assert row[7] == 5 and row[4]

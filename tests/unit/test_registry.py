@@ -9,7 +9,8 @@ from enrichment_ai.analysis import registry
 
 def test_known_names():
     assert registry.known() == sorted(
-        ["language.lingua.v1", "language.langdetect.v1", "entities.spacy.v1", "shared.minilm.v1", "hf.v1"]
+        ["language.lingua.v1", "language.langdetect.v1", "entities.spacy.v1", "shared.minilm.v1", "shared.routed.v1",
+         "hf.v1"]
     )
 
 

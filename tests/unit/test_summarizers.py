@@ -83,6 +83,18 @@ def test_mmr_skips_near_duplicates():
     assert sorted(picked) in ([0, 2], [1, 2])
 
 
+def test_mmr_compares_only_within_an_embedding_space():
+    # rows 0 and 2 hold the same numbers, but in two different spaces (two encoders)
+    e = np.array([[1, 0], [0.9, 0.436], [1, 0], [0, 1]], dtype=np.float32)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    assert mmr_select(e, 2) == [1, 0]  # one space: rows 0 and 2 count as the same message
+    # two spaces: row 0 is central in "a"; row 2 is not redundant with it (another space),
+    # while row 1 is (0.9 similar), so row 2 comes second
+    assert mmr_select(e, 2, spaces=["a", "a", "b", "b"]) == [0, 2]
+    # same labels everywhere: exactly the plain selection
+    assert mmr_select(e, 3, spaces=["x"] * 4) == mmr_select(e, 3)
+
+
 def _tiny_seq2seq(path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
