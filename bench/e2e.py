@@ -171,7 +171,10 @@ def start_stack(settings: Settings, concurrency: int):
     stack = Stack(settings, worker_args=("-c", str(concurrency))).start()
     try:
         deadline = time.monotonic() + MODEL_LOAD_TIMEOUT_S
-        while not pool_has_models(stack.worker.log(), concurrency):
+        # this worker's lines only: a phase's worker appends to the log file of the phase before,
+        # whose "models loaded" lines made the second backlog phase start timing while its
+        # worker was still loading (what docs/metrics.md had called the -c order effect)
+        while not pool_has_models(stack.worker.own_log(), concurrency):
             stack.check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"worker: models not loaded in {MODEL_LOAD_TIMEOUT_S}s:\n{stack.worker.log()[-3000:]}")
@@ -519,7 +522,7 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 if p:
                     _log(f"steady: {len(st.committed)}/{len(st.sent)} rows, event -> row p50/p95/p99 "
                          f"{p[0] * 1000:.0f}/{p[1] * 1000:.0f}/{p[2] * 1000:.0f} ms, {len(st.alerted)} alerts")
-                summaries = summary_counts(conn, platform, stack.worker.log())
+                summaries = summary_counts(conn, platform, stack.worker.own_log())
                 st.idle_after_s = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
             finally:
                 stack.stop()

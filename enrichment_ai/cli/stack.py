@@ -64,16 +64,28 @@ class Child:
     name: str
     proc: subprocess.Popen
     log_path: Path
+    #: size of the log file when this process was started: the file is appended to by
+    #: every run in the same data dir (a restarted worker, a second ``make run``)
+    log_start: int = 0
 
     def log(self) -> str:
-        """The whole log so far."""
+        """The whole log file so far (earlier runs in the same data dir included)."""
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
+    def own_log(self) -> str:
+        """What this process wrote: the log file from :attr:`log_start` on."""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_start)
+            return f.read().decode("utf-8", errors="replace")
+
     def wait_for_log(self, needle: str, timeout_s: float) -> None:
-        """Block until ``needle`` appears in the log; raise with the log tail otherwise."""
+        """Block until this process writes ``needle`` (a line an earlier run left in the same
+        file does not count); raise with the log tail otherwise."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if needle in self.log():
+            if needle in self.own_log():
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
@@ -107,10 +119,11 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Chi
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with open(log_path, "ab") as log:
+        start = log.tell()
         proc = subprocess.Popen(cli_argv(*args), env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 preexec_fn=_die_with_parent)
-    return Child(name, proc, log_path)
+    return Child(name, proc, log_path, start)
 
 
 @dataclass
