@@ -41,7 +41,10 @@ d. (on by default; ``--no-compare-concurrency`` skips it) the backlog again with
    worker at the other ``-c`` (1 ↔ 2), new messages of the same texts.
 e. **analyzers alone**: ``Enricher(settings).load().enrich_batch`` in this process on the
    same N texts in batches of ``Settings.batch_max_size`` (model load and one warm-up
-   batch excluded), after the worker has stopped (so it has the CPU to itself).
+   batch excluded), after the worker has stopped (so it has the CPU to itself). Where the
+   settings route English to the English artifact (the default, analysis/routed.py), the
+   same again with ``route_english`` off — every text through the multilingual artifact —
+   side by side: what the routing buys per message.
 f. **naive**: :mod:`bench.e2e_naive` on the first ``naive_messages`` backlog messages,
    same database (its own ``model_version``).
 
@@ -457,6 +460,12 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
     rows.append({"bench": "e2e", "phase": "analyzers alone", "msgs": alone["msgs"], "seconds": round(alone["seconds"], 2),
                  "msgs_per_s": round(alone["msgs_per_s"], 1), **_cpu_cols(alone),
                  "note": f"Enricher.enrich_batch, batches of {alone['batch']}"})
+    unrouted = alone.get("unrouted")
+    if unrouted:
+        rows.append({"bench": "e2e", "phase": "analyzers alone, unrouted", "msgs": unrouted["msgs"],
+                     "seconds": round(unrouted["seconds"], 2), "msgs_per_s": round(unrouted["msgs_per_s"], 1),
+                     **_cpu_cols(unrouted), "note": "ENRICHMENT_ROUTE_ENGLISH=false: English too through the "
+                                                    "multilingual artifact"})
     rows.append({"bench": "e2e", "phase": "naive per-message", "msgs": naive["msgs"], "seconds": round(naive["seconds"], 2),
                  "msgs_per_s": round(naive["msgs_per_s"], 1), **_cpu_cols(naive),
                  "note": f"{naive['rows']} rows; langdetect, 4x MiniLM batch 1, full spaCy, INSERT+COMMIT each"})
@@ -471,6 +480,9 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
         ("steady p95 event -> row (ms)", _ms(p95[1]) if p95 else None, f"<= {TARGET_P95_MS:g}"),
         ("max RSS per pool process (MiB)", round(max(pool_mb), 0) if pool_mb else None, f"<= {TARGET_RSS_MB:g}"),
     ]
+    if unrouted:
+        ratios.append(("analyzers alone, routed / unrouted",
+                       alone["msgs_per_s"] / unrouted["msgs_per_s"] if unrouted["msgs_per_s"] else None, ">= 1"))
     if other:
         ratios.append((f"backlog -c {other[0]} / -c {c}",
                        other[1]["msgs_per_s"] / back["msgs_per_s"] if back["msgs_per_s"] else None,
@@ -540,8 +552,14 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 other = (oc, ob)
             _log("analyzers alone (in-process)")
             alone = analyzers_alone(env.settings, texts)
-            _log(f"analyzers alone: {alone['msgs_per_s']:.1f} msgs/s, {alone['cpu_s']:.0f} CPU-s; "
-                 f"naive baseline on {naive_messages} messages")
+            _log(f"analyzers alone: {alone['msgs_per_s']:.1f} msgs/s, {alone['cpu_s']:.0f} CPU-s")
+            from enrichment_ai.analysis.routed import routes_english
+
+            if routes_english(env.settings):  # side by side: what routing English buys (analysis/routed.py)
+                alone["unrouted"] = analyzers_alone(env.settings.model_copy(update={"route_english": False}), texts)
+                _log(f"analyzers alone, every text through the multilingual artifact: "
+                     f"{alone['unrouted']['msgs_per_s']:.1f} msgs/s")
+            _log(f"naive baseline on {naive_messages} messages")
             from bench.e2e_naive import run_naive
 
             naive = run_naive(env.database_url, env.settings, back["ids"][: max(1, naive_messages)])

@@ -37,6 +37,12 @@ def run(args: argparse.Namespace, settings) -> int:
             args.routed = False
     analyzer = (RoutedAnalyzer if args.routed else SharedEncoderAnalyzer)(settings).load()
     report = evaluate(analyzer, args.data, args.split, langid=not args.no_langid)
+    if args.routed:  # the route as the pipeline takes it: language id decides, not the set's label
+        from enrichment_ai.analysis import registry
+        from enrichment_ai.training.evaluate import evaluate_detected_languages
+
+        detector = registry.create(registry.LANGUAGE_DETECTORS[settings.language_detector], settings).load()
+        report["tasks_language_detected"] = evaluate_detected_languages(analyzer, detector, args.data, args.split)
     print(format_tables(report))
     path = args.report or Path("reports") / f"eval-{args.split}{'-routed' if args.routed else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

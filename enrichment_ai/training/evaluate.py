@@ -97,6 +97,26 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
     return report
 
 
+def evaluate_detected_languages(analyzer, detector, data_dir: Path, split: str = "val", log=print) -> dict:
+    """TweetEval val with each tweet's language as the pipeline finds it (``detector``, no
+    platform hint) instead of ``en``: what a routed analyzer (analysis/routed.py) gives
+    English text when language id decides the route. Per task: the official metric and
+    the share of tweets detected as ``en`` (the rest go through the multilingual artifact)."""
+    out = {}
+    for task in TASKS:
+        data = load_task(data_dir, task, split)
+        langs = [g.code for g in detector.detect(data.texts)]
+        res = analyzer.analyze(data.texts, languages=langs)
+        labels = TASK_LABELS[task]
+        pred = np.array([int(np.argmax([r.scores[task][lab] for lab in labels])) for r in res])
+        value = official(task, data.labels, pred, len(labels))
+        out[task] = {"metric": OFFICIAL_METRIC[task], "value": round(100 * value, 2), "n": len(data),
+                     "detected_en": round(langs.count("en") / max(1, len(langs)), 4)}
+        log(f"{task} (language detected): {OFFICIAL_METRIC[task]}={100 * value:.2f}, "
+            f"{100 * out[task]['detected_en']:.1f}% detected as en")
+    return out
+
+
 #: published test-set anchors from the datasets' READMEs (macro-F1 %): XLM-Tw multilingual
 #: (XLM-T, 270M-parameter XLM-R base further trained on tweets) per UMSAB language, and
 #: ToLD-Br's own reported figure
@@ -209,6 +229,11 @@ def format_tables(report: dict) -> str:
         groups = ", ".join(f"{g} {v:.3f}" for g, v in b["fpr_by_group"].items())
         lines.append(f"bias ({b['sentences']} neutral identity sentences) FPR {key}: {b['fpr']:.4f} [{groups}]")
     lines.append(f"\nthroughput: {report['throughput_msgs_per_s']} msgs/s (all heads, one encoder pass per message)")
+    if report.get("tasks_language_detected"):
+        lines.append("\nTweetEval val routed by detected language (no platform hint), official metric:")
+        lines += [f"  {task}: {m['value']:.2f} ({100 * m['detected_en']:.1f}% detected as en; "
+                  f"with every tweet taken as en: {report['tasks'][task]['value']:.2f})"
+                  for task, m in report["tasks_language_detected"].items()]
     if report.get("languages"):
         lines.append(format_languages(report["languages"]))
     if report.get("langid"):

@@ -35,6 +35,11 @@ def test_e2e_bench_tiny_run_reports_measured_numbers() -> None:
     assert alert["msgs"] >= 1 and alert["p50_ms"] > 0  # an explicit insult is in every sample of 3+
 
     assert by["analyzers alone"]["msgs"] == 40 and by["analyzers alone"]["msgs_per_s"] > 0
+    # the default routes English to the English artifact: the unrouted pass runs beside it
+    unrouted = by["analyzers alone, unrouted"]
+    assert unrouted["msgs"] == 40 and unrouted["msgs_per_s"] > 0
+    ratio = by["analyzers alone, routed / unrouted"]["value"]
+    assert abs(ratio - by["analyzers alone"]["msgs_per_s"] / unrouted["msgs_per_s"]) < 0.05
     naive = by["naive per-message"]
     assert naive["msgs"] == 8 and naive["msgs_per_s"] > 0 and naive["note"].startswith("8 rows")
 
