@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         description="Redis visibility timeout: a task fetched but not acked (its worker died) is "
         "redelivered after this; keep it above the longest batch plus retry countdown",
     )
+    broker_socket_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A Redis command (ack, restore, publish) or connect that gets no reply in this "
+        "long fails as a lost connection and Celery reconnects; kombu's default waits forever",
+    )
     task_max_retries: int = Field(8, ge=0, description="Retries for transient DB/broker errors")
     sweep_grace_s: int = Field(300, ge=0, description="A message without analysis this old is re-enqueued")
     sweep_interval_s: int = Field(60, ge=5, description="How often beat runs the sweeper")

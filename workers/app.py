@@ -81,10 +81,20 @@ def transport_options(settings: Settings) -> dict:
     we scan on every tick, at a quarter of the visibility timeout (1..10 s), so a dead
     worker's messages return soon after the timeout."""
     vt = settings.visibility_timeout_s
+    timeout = settings.broker_socket_timeout_s
     return {
         "visibility_timeout": vt,
         "unacked_restore_interval": max(1, min(10, vt // 4)),
         "unacked_restore_throttle": 1,
+        # kombu's default is to wait forever on a synchronous command (an ack, a restore, a
+        # publish) whose reply never comes: the worker's event loop then stops, consumer,
+        # heartbeat and all, while the process looks alive (seen in the Redis-restart fault
+        # test; celery/celery#4453, #8030). With a timeout the command fails as a lost
+        # connection and Celery reconnects, as it does when the broker closes the socket.
+        # BRPOP is unaffected: it is sent with a 1 s server-side timeout.
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "socket_keepalive": True,
     }
 
 

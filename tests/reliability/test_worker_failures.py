@@ -8,6 +8,7 @@ is made short through Settings so a dead worker's messages come back in seconds.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import psycopg
@@ -44,6 +45,18 @@ def redis(redis_url):
     client.close()
 
 
+def delivery_state(redis, conn, ids) -> str:
+    """Where the test's events are: rows done, queued, unacked, holders and their liveness."""
+    from workers import markers
+
+    holders = sorted(h.decode() if isinstance(h, bytes) else h for h in redis.smembers(markers.HOLDERS))
+    dead = markers.dead_holders(redis, holders)
+    marks = markers.pending_holders(redis, [str(i) for i in ids])
+    return (f"rows {len(analysis_rows(conn, ids))}/{len(ids)}; queue {QUEUE}: {redis.llen(QUEUE)}; "
+            f"unacked: {redis.hlen('unacked')}; holders: {[(h, h in dead) for h in holders]}; "
+            f"pending markers by holder: {dict(sorted(Counter(marks.values()).items()))}")
+
+
 def batches_logged(child) -> int:
     return sum(1 for line in child.log().splitlines() if "] batch " in line)
 
@@ -75,10 +88,14 @@ def test_kill_9_mid_batch_then_restart_analyses_every_message_once(
     try:
         rows = wait_analysed(conn, ids, timeout_s=180)
         wait_drained(redis, QUEUE, timeout_s=60)
+    except AssertionError as exc:  # say why: which events are where, what the workers did
+        raise AssertionError(f"{exc}\n{delivery_state(redis, conn, ids)}\n--- victim:\n"
+                             f"{worker.log()[-2500:]}\n--- restarted:\n{restarted.log()[-4000:]}") from None
     finally:
         restarted.stop()
     assert all(r["count"] == 1 for r in rows.values())
     assert conn.execute("SELECT count(*) FROM ai_analysis WHERE message_id = ANY(%s)", (ids,)).fetchone()[0] == len(ids)
+    assert delivery_state(redis, conn, ids).startswith(f"rows {len(ids)}/{len(ids)}; queue {QUEUE}: 0; unacked: 0;")
 
 
 def test_lost_database_connections_are_retried(gpu_settings, producer, factory, conn, redis, tmp_path):

@@ -202,3 +202,56 @@ def test_models_load_before_fork_only_for_a_cpu_prefork_pool(monkeypatch):
     assert not can_load_before_fork(auto, TaskPool)
     monkeypatch.setattr(torch.version, "cuda", None)
     assert can_load_before_fork(auto, TaskPool)
+
+
+def test_a_broker_that_never_replies_fails_the_command_instead_of_hanging(tmp_path):
+    """A Redis that accepts the connection and never answers (a half-open socket, a server
+    stuck mid-restart): with kombu's default a synchronous command waits forever and the
+    worker's event loop stops; with ``broker_socket_timeout_s`` it fails as a lost
+    connection, which Celery reconnects from."""
+    import socket
+    import threading
+    import time
+
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    path = str(tmp_path / "silent.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_ignore():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept_and_ignore, daemon=True).start()
+    app = create_app(Settings(redis_url=f"redis+socket://{path}", broker_socket_timeout_s=0.5))
+    outcome: list[BaseException | str] = []
+
+    def command():
+        try:
+            with app.connection_for_write() as conn:
+                conn.default_channel.client.ping()
+            outcome.append("replied")
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome.append(exc)
+
+    t0 = time.monotonic()
+    worker = threading.Thread(target=command, daemon=True)
+    worker.start()
+    worker.join(30)
+    stop.set()
+    server.close()
+    for s in held:
+        s.close()
+    assert not worker.is_alive(), "the command still waits on a broker that never replies"
+    assert isinstance(outcome[0], (RedisTimeoutError, RedisConnectionError, OperationalError)), outcome
+    assert time.monotonic() - t0 < 20
