@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +36,14 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
 end
 return false
 """
+
+
+def stored_score(value: float) -> float:
+    """``value`` as ``ai_analysis.toxicity_score`` (``DECIMAL(3,2)``) holds it: PostgreSQL
+    rounds the float's shortest decimal form half away from zero. Alerts compare this, not
+    the unrounded probability, so a row a moderator sees at 0.80 with the threshold at
+    0.80 was alerted on, and one at 0.79 was not: the stored score and the alert agree."""
+    return float(Decimal(repr(float(value))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def stream_key(server_id: UUID | str) -> str:
@@ -67,8 +76,9 @@ def alert_fields(message: Message, analysis: Analysis, threshold: float, channel
 
 
 def publish(redis_client: Any, conn: psycopg.Connection, analysed: Sequence[tuple[Message, Analysis]], settings: Settings) -> int:
-    """Publish every analysed server message with toxicity ≥ its server's threshold
-    (``server_enrichment_settings``, else ``settings.toxicity_threshold``) once.
+    """Publish every analysed server message whose stored toxicity (:func:`stored_score`)
+    is ≥ its server's threshold (``server_enrichment_settings``, else
+    ``settings.toxicity_threshold``) once.
     Returns how many alerts this call appended (duplicates count 0)."""
     candidates = [
         (m, a) for m, a in analysed
@@ -77,7 +87,8 @@ def publish(redis_client: Any, conn: psycopg.Connection, analysed: Sequence[tupl
     if not candidates:
         return 0
     theta = alert_sql.thresholds(conn, sorted({m.server_id for m, _ in candidates}, key=str), settings.toxicity_threshold)
-    flagged = [(m, a) for m, a in candidates if theta.get(m.server_id) is not None and a.toxicity >= theta[m.server_id]]
+    flagged = [(m, a) for m, a in candidates
+               if theta.get(m.server_id) is not None and stored_score(a.toxicity) >= theta[m.server_id]]
     if not flagged:
         return 0
     names = alert_sql.names(conn, [(m.id, m.channel_id, m.author_id) for m, _ in flagged])

@@ -90,3 +90,17 @@ def test_nothing_for_dms_or_unscored(r, conn, factory, settings):
     c = factory.channel(s)
     u2 = Message(factory.message(c, u, "???"), c, s, u, "???", datetime.now(timezone.utc))
     assert alerts.publish(r, conn, [(m, a), (u2, Analysis("und", 0.0, model_version="v"))], settings) == 0
+
+
+def test_alert_follows_the_score_as_stored(r, conn, factory, server, settings):
+    """toxicity_score is DECIMAL(3,2): a message stored at 0.80 with the threshold at 0.80
+    is alerted on, one stored at 0.79 is not, and our rounding is PostgreSQL's."""
+    values = [0.0, 0.004999, 0.005, 0.125, 0.7949999, 0.795, 0.796, 0.8, 0.805, 0.99499, 0.995, 1.0]
+    pg = [float(v) for (v,) in conn.execute(
+        "SELECT v::numeric(3,2) FROM unnest(%s::float8[]) WITH ORDINALITY AS t(v, i) ORDER BY i", (values,))]
+    assert [alerts.stored_score(v) for v in values] == pg
+    s, c, u = server
+    batch = [make(factory, s, c, u, "Stored at 0.80. You are an idiot", 0.796),
+             make(factory, s, c, u, "Stored at 0.79. You are a fool", 0.7949)]
+    assert alerts.publish(r, conn, batch, settings) == 1
+    assert [f["message_id"] for _, f in alerts.read(r, s)] == [str(batch[0][0].id)]
