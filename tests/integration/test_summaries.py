@@ -250,3 +250,34 @@ def test_summary_reads_both_spaces_when_english_is_routed(conn, factory, chan, c
     assert counting.texts == []
     (row,) = rows(conn, c)
     assert row[7] == 5 and row[4]
+
+
+def test_batches_recheck_a_channel_found_not_due_only_after_a_while(conn, factory, chan, cfg, redis_url):
+    """A batch's "not due" stands for recheck_s (1/30 of the interval): the next batches
+    skip the query; the quiet sweep (recheck=False) still checks."""
+    from enrichment_ai.embedded import redis_client
+    from enrichment_ai.summaries import checked_key, claim_due, pending_key, recheck_s, release
+
+    _, c, u = chan
+    names = list(u.values())
+    busy = cfg.model_copy(update={"summary_min_interval_s": 1800})
+    assert recheck_s(busy) == 60 and recheck_s(cfg) == 0
+    for i in range(6):
+        post(factory, conn, c, names[i % 3], TOPIC[i % 5] + f" <{i}>", now() - timedelta(seconds=60 - i))
+    r = redis_client(redis_url)
+    try:
+        r.delete(pending_key(c), checked_key(c))
+        assert claim_due(conn, r, [c], busy) == []  # 6 messages spanning a minute: not due
+        assert 0 < r.ttl(checked_key(c)) <= 60
+        post(factory, conn, c, names[0], TOPIC[0] + " <old>", now() - timedelta(minutes=31))  # due from now on
+        assert claim_due(conn, r, [c], busy) == []  # the batch trusts the answer of a moment ago
+        assert claim_due(conn, r, [c], busy, recheck=False) == [c]  # the sweep checks
+        release(r, c)
+        r.delete(checked_key(c))  # the answer expired
+        assert claim_due(conn, r, [c], busy) == [c]
+        assert claim_due(conn, r, [c], cfg) == []  # pending now; no interval: never marked checked
+        release(r, c)
+        assert claim_due(conn, r, [c], cfg) == [c] and r.exists(checked_key(c)) == 0
+        release(r, c)
+    finally:
+        r.close()
