@@ -73,6 +73,24 @@ def test_torch_threads_split_the_cores_over_the_pool(monkeypatch):
     assert torch_threads(Settings(torch_threads=3), 2) == 3
 
 
+def test_default_concurrency_is_a_process_per_core_for_cpu_analysis_only(monkeypatch):
+    import os
+
+    import torch
+
+    from enrichment_ai.cli.worker import default_concurrency
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_concurrency(Settings(device="cpu"), "cpu") == 4
+    assert default_concurrency(Settings(device="auto"), "cpu") == 4
+    assert default_concurrency(Settings(device="cpu"), None) == 1  # background work alone
+    assert default_concurrency(Settings(device="cpu"), "gpu") == 1
+    assert default_concurrency(Settings(device="cuda"), "cpu") == 1  # one CUDA context
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_concurrency(Settings(device="auto"), "cpu") == 1
+
+
 def test_encoder_precision_resolution(monkeypatch):
     from enrichment_ai.analysis import encoder
 
