@@ -3,7 +3,7 @@
 steady live load, side by side with the analyzers alone and a naive per-message pipeline
 on the same texts and database, in ONE invocation::
 
-    python -m bench --only e2e [--messages 2000] [--duration 60] [-c 1|2] [--no-compare-concurrency]
+    python -m bench --only e2e [--messages 2000] [--duration 60] [-c N] [--no-compare-concurrency] [--rounds 3]
     python -m bench.e2e …  (the same, alone)
 
 Set-up (untimed): PostgreSQL and Redis via :func:`enrichment_ai.embedded.start_services`
@@ -37,14 +37,19 @@ b. **steady**: arrivals at ``rate`` = 50 % of the measured backlog throughput (u
 c. **RSS** of every worker pool process (children of the worker's main process, psutil; with
    their USS and the worker's total PSS: on CPU the pool shares the main process's models),
    after the backlog, so every model is loaded and warm; target ≤ 1.5 GiB.
-d. (on by default; ``--no-compare-concurrency`` skips it) the backlog again with a fresh
-   worker at the other ``-c`` (1 ↔ 2), new messages of the same texts.
+d. (on by default; ``--no-compare-concurrency`` skips it) the backlog rounds again with a
+   fresh worker at ``-c 1`` (``-c 2`` when the run's ``-c`` is 1), new messages of the
+   same texts.
 e. **analyzers alone**: ``Enricher(settings).load().enrich_batch`` in this process on the
    same N texts in batches of ``Settings.batch_max_size`` (model load and one warm-up
-   batch excluded), after the worker has stopped (so it has the CPU to itself). Where the
-   settings route English to the English artifact (the default, analysis/routed.py), the
-   same again with ``route_english`` off — every text through the multilingual artifact —
-   side by side: what the routing buys per message.
+   batch excluded; CPU: this process's own). Phases a and e run in ``--rounds`` (3)
+   rounds on each worker, a backlog then its analyzers-alone pass while the worker idles:
+   a shared machine's speed drifts by ±15 % over minutes, so each round's backlog is
+   divided by its own side-by-side pass and the median of those ratios is reported (and
+   the median round's figures, every round's rate in the note). Where the settings route
+   English to the English artifact (the default, analysis/routed.py), one more pass with
+   ``route_english`` off — every text through the multilingual artifact — after the
+   workers stopped: what the routing buys per message.
 f. **naive**: :mod:`bench.e2e_naive` on the first ``naive_messages`` backlog messages,
    same database (its own ``model_version``).
 
@@ -59,7 +64,8 @@ Between the worker phases the run waits (at most 120 s) until the broker is idle
 follow-up work batches enqueue (summaries) done — so one phase's leftovers do not load
 the next; how long that took is reported ("queues idle N s after the last row").
 
-Ratios: backlog / naive (target ≥ 20), backlog / analyzers alone (target ≥ 0.9),
+Ratios: backlog / naive (target ≥ 20), backlog / analyzers alone (target ≥ 0.9; median of the
+rounds' paired ratios, for each ``-c``),
 steady p95 event → row vs 500 ms, ``-c`` other / ``-c`` primary (target ≥ 1 for 2 vs 1),
 RSS vs 1.5 GiB. Timings on a shared machine are noisy; the ratios are taken side by side.
 """
@@ -97,6 +103,7 @@ MODEL_LOAD_TIMEOUT_S = 300.0
 POLL_S = 0.1
 #: longest wait for the queues to empty between phases (summaries etc. still running)
 IDLE_TIMEOUT_S = 120.0
+DEFAULT_ROUNDS = 3
 
 _COUNT_ROWS = "SELECT count(*), max(created_at) FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
 _ROWS = "SELECT message_id, created_at FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
@@ -379,20 +386,74 @@ def summary_counts(conn: psycopg.Connection, platform: Platform, worker_log: str
     return f"{written} summaries written, {asked} summary tasks asked for by batches"
 
 
-def analyzers_alone(settings: Settings, texts: Sequence[str]) -> dict:
-    """Phase e: ``Enricher.enrich_batch`` on ``texts`` in worker-sized batches."""
+def load_enricher(settings: Settings):
+    """The analyzers in this process, loaded and warmed up on one worker-sized batch."""
     from enrichment_ai.pipeline import Enricher
 
     enricher = Enricher(settings).load()
-    bs = settings.batch_max_size
-    enricher.enrich_batch(list(texts[:bs]))  # warm-up
-    cpu0 = cpu_times()
+    enricher.enrich_batch(list(message_mix(settings.batch_max_size)))  # warm-up
+    return enricher
+
+
+def alone_pass(enricher, texts: Sequence[str], bs: int) -> dict:
+    """Phase e: ``enricher.enrich_batch`` on ``texts`` in batches of ``bs``; CPU is this
+    process's own (a worker idling meanwhile is not counted)."""
+    import psutil
+
+    me = psutil.Process()
+    c0 = sum(me.cpu_times()[:2])
     t0 = time.perf_counter()
     n = 0
     for start in range(0, len(texts), bs):
         n += len(enricher.enrich_batch(list(texts[start : start + bs])))
     elapsed = time.perf_counter() - t0
-    return {"msgs": n, "seconds": elapsed, "msgs_per_s": n / elapsed, "batch": bs, "cpu_s": cpu_since(cpu0)}
+    return {"msgs": n, "seconds": elapsed, "msgs_per_s": n / elapsed, "batch": bs,
+            "cpu_s": sum(me.cpu_times()[:2]) - c0}
+
+
+def analyzers_alone(settings: Settings, texts: Sequence[str]) -> dict:
+    """Phase e with its own freshly loaded analyzers (the unrouted comparison)."""
+    return alone_pass(load_enricher(settings), texts, settings.batch_max_size)
+
+
+def backlog_rounds(env: Env, stack, conn: psycopg.Connection, app, platform: Platform, texts: Sequence[str],
+                   rounds: int, enricher, on_first=None) -> tuple[list[dict], list[dict]]:
+    """Phases a and e interleaved, ``rounds`` times on the running worker: a backlog of
+    ``texts`` (new messages each round), the broker left to go idle, then the analyzers
+    alone on the same texts in this process. The machine's speed drifts over minutes on a
+    shared host (the analyzers alone measured 186 and 213 msgs/s an hour apart): a ratio
+    of phases taken side by side, round by round, is what survives that drift.
+    ``on_first()`` runs after the first backlog (RSS: every model loaded and warm)."""
+    backs, alones = [], []
+    for i in range(rounds):
+        b = backlog(conn, app, platform, texts, timeout_s=max(120.0, len(texts) / 5))
+        if not b["msgs_per_s"]:
+            raise RuntimeError(f"backlog: no rows committed; worker log:\n{stack.worker.log()[-3000:]}")
+        if i == 0 and on_first is not None:
+            on_first()
+        b["idle_after_s"] = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
+        a = alone_pass(enricher, texts, env.settings.batch_max_size)
+        _log(f"round {i + 1}/{rounds}: backlog {b['rows']}/{len(texts)} rows, {b['msgs_per_s']:.1f} msgs/s, "
+             f"{b['cpu_s']:.0f} CPU-s; analyzers alone {a['msgs_per_s']:.1f} msgs/s")
+        backs.append(b)
+        alones.append(a)
+    return backs, alones
+
+
+def median_round(phases: Sequence[dict]) -> dict:
+    """The round with the median msgs/s (the lower one of an even count: a measured round,
+    not an average), with every round's rate under ``"rates"``."""
+    ranked = sorted(phases, key=lambda d: d["msgs_per_s"])
+    return {**ranked[(len(ranked) - 1) // 2], "rates": [d["msgs_per_s"] for d in phases]}
+
+
+def paired(backs: Sequence[dict], alones: Sequence[dict], per_cpu: bool = False) -> float | None:
+    """Median (lower) over rounds of backlog / analyzers alone, each round against its own
+    side-by-side pass."""
+    f = _per_cpu if per_cpu else (lambda d: d["msgs_per_s"])
+    values = [_ratio(f(b), f(a)) for b, a in zip(backs, alones, strict=True)]
+    values = [v for v in values if v is not None]
+    return statistics.median_low(values) if values else None
 
 
 # --- report ----------------------------------------------------------------------------
@@ -434,15 +495,27 @@ def _backlog_note(b: dict) -> str:
     return f"{missing}enqueue took {b['enqueue_s']:.2f}s; queues idle {b['idle_after_s']:.0f}s after the last row"
 
 
-def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult, rate: float, duration: float,
-           alone: dict, naive: dict, rss: dict, summaries: str) -> list[dict]:
-    """The rows ``bench/__main__.py`` prints (see the module docstring for each)."""
+def _rounds_note(d: dict) -> str:
+    rates = d.get("rates") or []
+    if len(rates) < 2:
+        return ""
+    return f"median of {len(rates)} rounds ({', '.join(f'{r:.1f}' for r in rates)} msgs/s); "
+
+
+def report(c: int, primary: tuple[dict, list[dict], list[dict]], other: tuple | None, st: SteadyResult, rate: float,
+           duration: float, alone: dict, naive: dict, rss: dict, summaries: str) -> list[dict]:
+    """The rows ``bench/__main__.py`` prints (see the module docstring for each).
+    ``primary`` is (median backlog round, every backlog round, their analyzers-alone
+    passes); ``other`` the same for the other ``-c``, after it."""
+    back, backs, alones = primary
     rows = [{"bench": "e2e", "phase": f"backlog -c {c}", "msgs": back["rows"], "seconds": round(back["seconds"], 2),
-             "msgs_per_s": round(back["msgs_per_s"], 1), **_cpu_cols(back), "note": _backlog_note(back)}]
+             "msgs_per_s": round(back["msgs_per_s"], 1), **_cpu_cols(back),
+             "note": _rounds_note(back) + _backlog_note(back)}]
     if other:
-        oc, ob = other
+        oc, ob, _, _ = other
         rows.append({"bench": "e2e", "phase": f"backlog -c {oc}", "msgs": ob["rows"], "seconds": round(ob["seconds"], 2),
-                     "msgs_per_s": round(ob["msgs_per_s"], 1), **_cpu_cols(ob), "note": _backlog_note(ob)})
+                     "msgs_per_s": round(ob["msgs_per_s"], 1), **_cpu_cols(ob),
+                     "note": _rounds_note(ob) + _backlog_note(ob)})
     sent = st.sent
     missing = len(sent) - len(st.committed)
     produced = f"{len(sent)} sent at {rate:.1f}/s (achieved {len(sent) / st.produced_s:.1f}/s) for {st.produced_s:.0f}s"
@@ -459,7 +532,8 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
                                   f"toxicity_score >= the default threshold"))
     rows.append({"bench": "e2e", "phase": "analyzers alone", "msgs": alone["msgs"], "seconds": round(alone["seconds"], 2),
                  "msgs_per_s": round(alone["msgs_per_s"], 1), **_cpu_cols(alone),
-                 "note": f"Enricher.enrich_batch, batches of {alone['batch']}"})
+                 "note": f"{_rounds_note(alone)}Enricher.enrich_batch, batches of {alone['batch']}, "
+                         f"each pass right after its -c {c} backlog round (the worker idle)"})
     unrouted = alone.get("unrouted")
     if unrouted:
         rows.append({"bench": "e2e", "phase": "analyzers alone, unrouted", "msgs": unrouted["msgs"],
@@ -473,10 +547,9 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
     p95 = percentiles(list(lat_row.values()))
     ratios = [
         ("e2e backlog / naive", back["msgs_per_s"] / naive["msgs_per_s"] if naive["msgs_per_s"] else None, f">= {TARGET_VS_NAIVE:g}"),
-        ("e2e backlog / analyzers alone", back["msgs_per_s"] / alone["msgs_per_s"] if alone["msgs_per_s"] else None,
-         f">= {TARGET_VS_ANALYZERS:g}"),
+        ("e2e backlog / analyzers alone", paired(backs, alones), f">= {TARGET_VS_ANALYZERS:g}"),
         ("e2e backlog / naive, per CPU-s", _ratio(_per_cpu(back), _per_cpu(naive)), f">= {TARGET_VS_NAIVE:g}"),
-        ("e2e backlog / analyzers alone, per CPU-s", _ratio(_per_cpu(back), _per_cpu(alone)), f">= {TARGET_VS_ANALYZERS:g}"),
+        ("e2e backlog / analyzers alone, per CPU-s", paired(backs, alones, per_cpu=True), f">= {TARGET_VS_ANALYZERS:g}"),
         ("steady p95 event -> row (ms)", _ms(p95[1]) if p95 else None, f"<= {TARGET_P95_MS:g}"),
         ("max RSS per pool process (MiB)", round(max(pool_mb), 0) if pool_mb else None, f"<= {TARGET_RSS_MB:g}"),
     ]
@@ -484,9 +557,11 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
         ratios.append(("analyzers alone, routed / unrouted",
                        alone["msgs_per_s"] / unrouted["msgs_per_s"] if unrouted["msgs_per_s"] else None, ">= 1"))
     if other:
-        ratios.append((f"backlog -c {other[0]} / -c {c}",
-                       other[1]["msgs_per_s"] / back["msgs_per_s"] if back["msgs_per_s"] else None,
-                       ">= 1" if other[0] == 2 else "<= 1"))
+        oc, ob, obacks, oalones = other
+        ratios.append((f"e2e backlog -c {oc} / analyzers alone", paired(obacks, oalones),
+                       f">= {TARGET_VS_ANALYZERS:g}"))
+        ratios.append((f"backlog -c {oc} / -c {c}", _ratio(ob["msgs_per_s"], back["msgs_per_s"]),
+                       ">= 1" if oc == 2 else "<= 1"))
     for name, value, target in ratios:
         if value is None:
             met = None
@@ -503,29 +578,34 @@ def report(c: int, back: dict, other: tuple[int, dict] | None, st: SteadyResult,
     return rows
 
 
-def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: int = 1, compare_concurrency: bool = True,
-        naive_messages: int = 300, rate: float | None = None, settings: Settings | None = None) -> list[dict]:
+def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: int | None = None,
+        compare_concurrency: bool = True,
+        naive_messages: int = 300, rate: float | None = None, settings: Settings | None = None,
+        rounds: int = DEFAULT_ROUNDS) -> list[dict]:
     """Every phase of the module docstring in one go; rows for ``bench/__main__.py``."""
+    from enrichment_ai.cli.worker import default_concurrency
     from workers.app import create_app
 
-    if concurrency not in (1, 2) and compare_concurrency:
-        raise ValueError("--compare-concurrency compares -c 1 and -c 2")
+    if rounds < 1:
+        raise ValueError("--rounds must be at least 1")
     env = open_env(settings or Settings())
+    # the worker's own default unless given: what `enrichment-ai worker` runs out of the box
+    concurrency = concurrency or default_concurrency(env.settings, env.settings.queue)
     app = create_app(env.settings)
     try:
         with psycopg.connect(env.database_url, autocommit=True) as conn:
             platform = Platform.create(conn)
             texts = message_mix(messages)
+            _log("loading the analyzers in this process (phase e runs beside the backlog rounds)")
+            enricher = load_enricher(env.settings)
             _log(f"starting worker -c {concurrency} and beat (default settings, queue {env.settings.queue!r})")
             stack = start_stack(env.settings, concurrency)
+            rss: dict = {}
             try:
-                back = backlog(conn, app, platform, texts, timeout_s=max(120.0, messages / 5))
-                _log(f"backlog: {back['rows']}/{messages} rows in {back['seconds']:.1f}s = {back['msgs_per_s']:.1f} msgs/s, "
-                     f"{back['cpu_s']:.0f} CPU-s")
-                rss = pool_rss_mb(stack)
-                back["idle_after_s"] = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
-                if not back["msgs_per_s"]:
-                    raise RuntimeError(f"backlog: no rows committed; worker log:\n{stack.worker.log()[-3000:]}")
+                backs, alones = backlog_rounds(env, stack, conn, app, platform, texts, rounds, enricher,
+                                               on_first=lambda: rss.update(pool_rss_mb(stack)))
+                back = median_round(backs)
+                _log(f"backlog -c {concurrency}: median {back['msgs_per_s']:.1f} msgs/s over {rounds} rounds")
                 steady_rate = rate or 0.5 * back["msgs_per_s"]
                 _log(f"steady: {steady_rate:.1f} msgs/s for {duration:.0f}s")
                 st = steady(env, conn, app, platform, texts, steady_rate, duration,
@@ -540,19 +620,18 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 stack.stop()
             other = None
             if compare_concurrency:
-                oc = 2 if concurrency == 1 else 1
-                _log(f"backlog again with -c {oc}")
+                oc = 2 if concurrency == 1 else 1  # the default against the other of -c 1 / -c 2
+                _log(f"backlog rounds again with -c {oc}")
                 stack = start_stack(env.settings, oc)
                 try:
-                    ob = backlog(conn, app, platform, texts, timeout_s=max(120.0, messages / 5))
-                    ob["idle_after_s"] = wait_idle(env.settings.redis_url, IDLE_TIMEOUT_S)
+                    obacks, oalones = backlog_rounds(env, stack, conn, app, platform, texts, rounds, enricher)
                 finally:
                     stack.stop()
-                _log(f"backlog -c {oc}: {ob['rows']}/{messages} rows, {ob['msgs_per_s']:.1f} msgs/s, {ob['cpu_s']:.0f} CPU-s")
-                other = (oc, ob)
-            _log("analyzers alone (in-process)")
-            alone = analyzers_alone(env.settings, texts)
-            _log(f"analyzers alone: {alone['msgs_per_s']:.1f} msgs/s, {alone['cpu_s']:.0f} CPU-s")
+                ob = median_round(obacks)
+                _log(f"backlog -c {oc}: median {ob['msgs_per_s']:.1f} msgs/s over {rounds} rounds")
+                other = (oc, ob, obacks, oalones)
+            del enricher
+            alone = median_round(alones)
             from enrichment_ai.analysis.routed import routes_english
 
             if routes_english(env.settings):  # side by side: what routing English buys (analysis/routed.py)
@@ -564,7 +643,8 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
 
             naive = run_naive(env.database_url, env.settings, back["ids"][: max(1, naive_messages)])
             _log(f"naive: {naive['msgs_per_s']:.2f} msgs/s, {naive['cpu_s']:.0f} CPU-s")
-        return report(concurrency, back, other, st, steady_rate, duration, alone, naive, rss, summaries)
+        return report(concurrency, (back, backs, alones), other, st, steady_rate, duration, alone, naive, rss,
+                      summaries)
     finally:
         app.close()
         env.close()
@@ -575,17 +655,20 @@ def add_arguments(p: argparse.ArgumentParser, *, messages: bool = True) -> None:
     if messages:
         p.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="backlog events (default 2000)")
     p.add_argument("--duration", type=float, default=60.0, help="e2e: seconds of steady arrivals (default 60)")
-    p.add_argument("--concurrency", "-c", type=int, choices=(1, 2), default=1, help="e2e: worker -c (default 1)")
+    p.add_argument("--concurrency", "-c", type=int, default=None,
+                   help="e2e: worker -c (default: the worker's, one process per core on CPU)")
     p.add_argument("--compare-concurrency", action=argparse.BooleanOptionalAction, default=True,
-                   help="e2e: run the backlog phase again with the other -c (1 <-> 2); default on")
+                   help="e2e: run the backlog rounds again with -c 1 (with -c 2 when -c is 1); default on")
     p.add_argument("--naive-messages", type=int, default=300, help="e2e: messages through the naive baseline (default 300)")
     p.add_argument("--rate", type=float, default=None, help="e2e: steady msgs/s (default: half the backlog rate)")
+    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
+                   help=f"e2e: backlog + analyzers-alone rounds per -c, medians reported (default {DEFAULT_ROUNDS})")
 
 
 def kwargs_from(a: argparse.Namespace, messages: int | None) -> dict:
     """``run()`` keyword arguments from parsed :func:`add_arguments` options."""
     return {"messages": messages or DEFAULT_MESSAGES, "duration": a.duration, "concurrency": a.concurrency,
-            "compare_concurrency": a.compare_concurrency, "naive_messages": a.naive_messages, "rate": a.rate}
+            "compare_concurrency": a.compare_concurrency, "naive_messages": a.naive_messages, "rate": a.rate, "rounds": a.rounds}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
