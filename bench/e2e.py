@@ -298,6 +298,8 @@ class SteadyResult:
     produced_s: float = 0.0
     idle_after_s: float = 0.0
     toxic_rows: int = 0  # rows with toxicity_score (2 decimals) >= the default threshold
+    worker_cpu_s: float = 0.0  # the analysis worker's CPU (main + pool processes) over the phase
+    batches: list[int] = field(default_factory=list)  # events per analysis batch in the phase
 
 
 def _poller(url: str, result: SteadyResult, lock: threading.Lock, stop: threading.Event) -> None:
@@ -375,6 +377,29 @@ def read_alerts(redis_url: str, server_ids: Sequence[UUID], wanted: set[UUID]) -
 
 
 _DUE = re.compile(r"(\d+) channels due a summary")
+
+
+_BATCH = re.compile(r"\] batch \w+: (\d+) events")
+
+
+def batch_sizes(worker_log: str) -> list[int]:
+    """Events per analysis batch, from the worker's ``batch …: N events`` log lines."""
+    return [int(m.group(1)) for m in _BATCH.finditer(worker_log)]
+
+
+def worker_cpu(pid: int) -> float:
+    """CPU seconds of the worker process ``pid`` and its pool processes so far."""
+    import psutil
+
+    total = 0.0
+    try:
+        main = psutil.Process(pid)
+        for proc in [main, *main.children(recursive=True)]:
+            t = proc.cpu_times()
+            total += t.user + t.system
+    except psutil.Error:
+        pass
+    return total
 
 
 def summary_counts(conn: psycopg.Connection, platform: Platform, worker_log: str) -> str:
@@ -522,9 +547,12 @@ def report(c: int, primary: tuple[dict, list[dict], list[dict]], other: tuple | 
     lat_row = {m: st.committed[m] - sent[m] for m in st.committed}
     lat_seen = {m: st.seen[m] - sent[m] for m in st.seen}
     lat_alert = {m: st.alerted[m] - sent[m] for m in st.alerted}
+    batching = (f"{len(st.batches)} batches, median {statistics.median(st.batches):.0f} events "
+                f"(max {max(st.batches)}); worker {st.worker_cpu_s:.0f} CPU-s = "
+                f"{len(st.committed) / st.worker_cpu_s:.0f} msgs per CPU-s; " if st.batches and st.worker_cpu_s else "")
     rows.append(_latency_row("steady: event -> row", lat_row, sent, st.start, duration,
-                             note=f"{produced}; {missing} rows missing after drain; queues idle {st.idle_after_s:.0f}s later; "
-                                  f"whole run: {summaries}"))
+                             note=f"{produced}; {batching}{missing} rows missing after drain; queues idle "
+                                  f"{st.idle_after_s:.0f}s later; whole run: {summaries}"))
     rows.append(_latency_row("steady: event -> visible (poll)", lat_seen, sent, st.start, duration,
                              note=f"poll every {POLL_S}s"))
     rows.append(_latency_row("steady: event -> alert", lat_alert, sent, st.start, duration,
@@ -608,8 +636,11 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 _log(f"backlog -c {concurrency}: median {back['msgs_per_s']:.1f} msgs/s over {rounds} rounds")
                 steady_rate = rate or 0.5 * back["msgs_per_s"]
                 _log(f"steady: {steady_rate:.1f} msgs/s for {duration:.0f}s")
+                log_mark, cpu_mark = len(stack.worker.own_log()), worker_cpu(stack.worker.proc.pid)
                 st = steady(env, conn, app, platform, texts, steady_rate, duration,
                             drain_timeout_s=max(60.0, 2 * duration))
+                st.worker_cpu_s = worker_cpu(stack.worker.proc.pid) - cpu_mark
+                st.batches = batch_sizes(stack.worker.own_log()[log_mark:])
                 p = percentiles([st.committed[m] - st.sent[m] for m in st.committed])
                 if p:
                     _log(f"steady: {len(st.committed)}/{len(st.sent)} rows, event -> row p50/p95/p99 "

@@ -34,6 +34,7 @@ def test_e2e_bench_tiny_run_reports_measured_numbers() -> None:
     steady = by["steady: event -> row"]
     sent = int(steady["note"].split(" sent")[0])
     assert sent >= 5 and steady["msgs"] == sent and " 0 rows missing" in steady["note"]
+    assert re.search(r"\d+ batches, median \d+ events \(max \d+\); worker \d+ CPU-s", steady["note"]), steady["note"]
     assert 0 < steady["p50_ms"] <= steady["p95_ms"] <= steady["p99_ms"] < 60_000
     visible = by["steady: event -> visible (poll)"]
     assert visible["msgs"] == sent and visible["p50_ms"] > 0
