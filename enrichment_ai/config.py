@@ -93,7 +93,12 @@ class Settings(BaseSettings):
         "off: each pool process loads its own after fork (always so on CUDA)",
     )
     batch_max_size: int = Field(64, ge=1, description="Most events analysed in one micro-batch")
-    batch_max_wait_ms: int = Field(250, ge=0, description="Longest an event waits for its batch to fill")
+    batch_max_wait_ms: int = Field(
+        0,
+        ge=0,
+        description="Longest an event waits for more events to join its batch while a pool process is free; "
+        "0: handed over at once (batches still form from what arrives while every process is busy)",
+    )
     visibility_timeout_s: int = Field(
         3600,
         ge=1,

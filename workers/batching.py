@@ -4,8 +4,11 @@ Each platform event is one ordinary Celery message (``analyze_message(message_id
 so any Celery client can produce it. :class:`BatchTask` replaces Celery's per-message
 execution *strategy*: the worker's consumer buffers the requests and hands them to the
 pool as one list when ``flush_every`` are buffered or ``flush_interval`` seconds after
-the first one arrived, whichever comes first. The task's ``run(events)`` then sees the
-whole batch.
+the first one arrived, whichever comes first, and only to a free process: while every
+process is busy the buffer grows, and a returning batch flushes it. With
+``flush_interval`` 0 (the default, ``Settings.batch_max_wait_ms``) an event reaching a
+free process goes at once, so batch size follows the load by itself. The task's
+``run(events)`` then sees the whole batch.
 
 Acknowledgement, in the consumer process, after the pool reports back:
 
