@@ -235,16 +235,20 @@ def wait_idle(redis_url: str, timeout_s: float) -> float:
     return time.monotonic() - t0
 
 
-def cpu_times() -> dict[int, float]:
-    """pid -> CPU seconds (user + system) of this process and every live descendant: the
-    worker, its pool processes, beat, and the embedded PostgreSQL (with its backends) and
-    Redis — the whole product stack on this machine. With configured (remote) services
-    their CPU is not seen."""
+def cpu_times(root: int | None = None, *, descendants: bool = True) -> dict[int, float]:
+    """pid -> CPU seconds (user + system) of process ``root`` (default: this one) and, with
+    ``descendants``, every live descendant. For this process that is the worker, its pool
+    processes, beat, and the embedded PostgreSQL (with its backends) and Redis — the whole
+    product stack on this machine. With configured (remote) services their CPU is not seen."""
     import psutil
 
-    me = psutil.Process()
+    try:
+        top = psutil.Process(root)
+        procs = [top, *top.children(recursive=True)] if descendants else [top]
+    except psutil.Error:
+        return {}
     out = {}
-    for proc in [me, *me.children(recursive=True)]:
+    for proc in procs:
         try:
             t = proc.cpu_times()
             out[proc.pid] = t.user + t.system
@@ -253,10 +257,11 @@ def cpu_times() -> dict[int, float]:
     return out
 
 
-def cpu_since(start: dict[int, float]) -> float:
-    """CPU seconds spent since ``start`` (a :func:`cpu_times` sample) by the processes alive
-    now; a process that exited in between is not counted (short-lived ones only)."""
-    return sum(v - start.get(pid, 0.0) for pid, v in cpu_times().items())
+def cpu_since(start: dict[int, float], root: int | None = None, *, descendants: bool = True) -> float:
+    """CPU seconds spent since ``start`` (a :func:`cpu_times` sample with the same ``root``
+    and ``descendants``) by the processes alive now; a process that exited in between is
+    not counted (short-lived ones only)."""
+    return sum(v - start.get(pid, 0.0) for pid, v in cpu_times(root, descendants=descendants).items())
 
 
 # --- phases ----------------------------------------------------------------------------
@@ -387,21 +392,6 @@ def batch_sizes(worker_log: str) -> list[int]:
     return [int(m.group(1)) for m in _BATCH.finditer(worker_log)]
 
 
-def worker_cpu(pid: int) -> float:
-    """CPU seconds of the worker process ``pid`` and its pool processes so far."""
-    import psutil
-
-    total = 0.0
-    try:
-        main = psutil.Process(pid)
-        for proc in [main, *main.children(recursive=True)]:
-            t = proc.cpu_times()
-            total += t.user + t.system
-    except psutil.Error:
-        pass
-    return total
-
-
 def summary_counts(conn: psycopg.Connection, platform: Platform, worker_log: str) -> str:
     """Summaries written for the bench's channels, and summary tasks the analysis batches
     asked for (their log lines, today ``… N channels due a summary``; 0 if none say so)."""
@@ -423,17 +413,14 @@ def load_enricher(settings: Settings):
 def alone_pass(enricher, texts: Sequence[str], bs: int) -> dict:
     """Phase e: ``enricher.enrich_batch`` on ``texts`` in batches of ``bs``; CPU is this
     process's own (a worker idling meanwhile is not counted)."""
-    import psutil
-
-    me = psutil.Process()
-    c0 = sum(me.cpu_times()[:2])
+    cpu0 = cpu_times(descendants=False)
     t0 = time.perf_counter()
     n = 0
     for start in range(0, len(texts), bs):
         n += len(enricher.enrich_batch(list(texts[start : start + bs])))
     elapsed = time.perf_counter() - t0
     return {"msgs": n, "seconds": elapsed, "msgs_per_s": n / elapsed, "batch": bs,
-            "cpu_s": sum(me.cpu_times()[:2]) - c0}
+            "cpu_s": cpu_since(cpu0, descendants=False)}
 
 
 def analyzers_alone(settings: Settings, texts: Sequence[str]) -> dict:
@@ -636,10 +623,11 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 _log(f"backlog -c {concurrency}: median {back['msgs_per_s']:.1f} msgs/s over {rounds} rounds")
                 steady_rate = rate or 0.5 * back["msgs_per_s"]
                 _log(f"steady: {steady_rate:.1f} msgs/s for {duration:.0f}s")
-                log_mark, cpu_mark = len(stack.worker.own_log()), worker_cpu(stack.worker.proc.pid)
+                worker_pid = stack.worker.proc.pid
+                log_mark, cpu_mark = len(stack.worker.own_log()), cpu_times(worker_pid)
                 st = steady(env, conn, app, platform, texts, steady_rate, duration,
                             drain_timeout_s=max(60.0, 2 * duration))
-                st.worker_cpu_s = worker_cpu(stack.worker.proc.pid) - cpu_mark
+                st.worker_cpu_s = cpu_since(cpu_mark, worker_pid)
                 st.batches = batch_sizes(stack.worker.own_log()[log_mark:])
                 p = percentiles([st.committed[m] - st.sent[m] for m in st.committed])
                 if p:
