@@ -112,8 +112,8 @@ def _reproduce(card: dict) -> str:
     flags = "" if cfg.get("multilingual", False) else " --english-only"
     if cfg.get("adapt_layers", 2) != 3:
         flags += f" --adapt-layers {cfg.get('adapt_layers', 2)}"
-    if cfg.get("max_steps") != 4792:
-        flags += f" --max-steps {cfg.get('max_steps') or 0}"
+    if cfg.get("max_steps"):
+        flags += f" --max-steps {cfg['max_steps']}"
     if cfg.get("max_minutes"):
         flags += f" --max-minutes {cfg['max_minutes']:g}"
     out = f" --out models/{card.get('name', 'tweeteval-heads')}"
