@@ -86,19 +86,29 @@ class SampleRun:
         return enqueue_analyses(self.app, self.ids)
 
     def show_new_analyses(self) -> int:
-        """Print rows that landed since :meth:`feed`; returns how many are still pending."""
+        """Print rows not shown yet; returns how many messages are still pending.
+
+        A row stored before :meth:`feed` comes from an earlier run on the same data dir
+        (the sample's message ids are fixed): its re-enqueued event is acknowledged as
+        already analysed, so no new row will ever land for it. It is shown as stored, with
+        a note, instead of being waited for (which hung a second ``make run`` for the
+        whole timeout with an empty table)."""
         from enrichment_ai.db import views
 
-        pending = 0
+        pending = earlier = 0
         for row in views.analyses_for(self.conn, self.ids):
-            fresh = row["done"] and row["analysed_at"] is not None and row["analysed_at"] >= self.started
             if row["message_id"] in self.shown:
                 continue
-            if fresh:
+            if row["done"] and row["analysed_at"] is not None:
                 self.shown.add(row["message_id"])
                 self.out(format_row(row))
+                earlier += row["analysed_at"] < self.started
             else:
                 pending += 1
+        if earlier:
+            self.out(f"  ({earlier} of the rows above were stored by an earlier run on this data dir: their "
+                     "events were enqueued again and the worker acknowledged them as already analysed, one row "
+                     "per message; `make clean` starts from empty)")
         return pending
 
     def wait_for_analyses(self, timeout_s: float, poll_s: float = 0.5) -> int:

@@ -47,3 +47,31 @@ def test_demo_rows_mark_transferred_scores():
     assert f"0.93{TRANSFERRED_MARK}" in transferred and f"-0.80{TRANSFERRED_MARK}" not in transferred
     assert format_row(base).count(TRANSFERRED_MARK) == 0  # English-only artifact: no coverage block
     assert TRANSFERRED_MARK in header().splitlines()[0]
+
+
+def test_sample_rows_stored_by_an_earlier_run_are_shown_not_waited_for(monkeypatch):
+    """A second ``make run``/``demo`` on the same data dir: the sample's messages keep their
+    ids, the worker acknowledges their events as already analysed and no new row lands, so
+    waiting for one hung the demo for its whole timeout with an empty table."""
+    from datetime import UTC, datetime, timedelta
+    from uuid import uuid4
+
+    from enrichment_ai.cli.live import SampleRun
+    from enrichment_ai.db import views
+
+    started = datetime.now(UTC)
+    base = {"channel": "general", "author": "Alice", "language": "en", "sentiment": 0.5, "sentiment_label": "positive",
+            "toxicity": 0.1, "topics": [], "entities": [], "skip_reason": None, "done": True}
+    rows = [base | {"message_id": uuid4(), "analysed_at": started - timedelta(days=1), "content": "stored yesterday"},
+            base | {"message_id": uuid4(), "analysed_at": started + timedelta(seconds=1), "content": "landed now"},
+            base | {"message_id": uuid4(), "done": False, "analysed_at": None, "content": "still queued"}]
+    monkeypatch.setattr(views, "analyses_for", lambda conn, ids: rows)
+    out: list[str] = []
+    run = SampleRun.__new__(SampleRun)  # no stack: only the display logic is under test
+    run.conn, run.ids, run.shown, run.started, run.out = None, [r["message_id"] for r in rows], set(), started, out.append
+    assert run.show_new_analyses() == 1
+    assert any("stored yesterday" in line for line in out) and any("landed now" in line for line in out)
+    assert not any("still queued" in line for line in out)
+    assert out[-1].strip().startswith("(1 of the rows above were stored by an earlier run")
+    out.clear()
+    assert run.show_new_analyses() == 1 and out == []  # nothing shown twice, no second note
