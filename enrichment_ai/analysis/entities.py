@@ -176,7 +176,8 @@ class SpacyEntities:
     def version(self) -> str:
         """``ner-<langs>-<digest>``, e.g. ``ner-en+fr-3f2a9c1d``: the languages, and 8 hex of
         every pipeline's ``lang_name-version`` (:attr:`pipelines` has them in full) and of
-        :data:`POSTPROCESS_REVISION` — short, because ``model_version`` holds every analyzer's version in 128 characters."""
+        :data:`POSTPROCESS_REVISION` — short, because ``model_version`` holds every
+        analyzer's version in 128 characters."""
         import hashlib
 
         full = "+".join(self.pipelines) + f"+post{POSTPROCESS_REVISION}"

@@ -70,14 +70,19 @@ def score(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[tuple[int, int
 
     ``pred`` spans carry the pipeline's own labels; they are mapped with :data:`LABEL_MAP`
     and the unmapped ones are counted in ``other_labels``. ``invented`` is every predicted
-    name span (label not in :data:`NOT_NAMES`) on a text whose gold list is empty."""
+    name span (label not in :data:`NOT_NAMES`) on a text whose gold list is empty.
+    ``wrong`` lists the texts that cost a point: a scored span missed or extra, or an
+    invented name."""
     counts = {lab: Counter() for lab in ("all", *SCORED)}
     other: Counter = Counter()
     invented = empty = 0
-    for g, p in zip(gold, pred, strict=True):
+    wrong = []
+    for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
+        names = 0
         if not g:
             empty += 1
-            invented += sum(label not in NOT_NAMES for _, _, label in p)
+            names = sum(label not in NOT_NAMES for _, _, label in p)
+            invented += names
         mapped = set()
         for start, end, label in p:
             if label in LABEL_MAP:
@@ -85,6 +90,8 @@ def score(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[tuple[int, int
             else:
                 other[label] += 1
         gold_set = set(map(tuple, g))
+        if mapped != gold_set or names:
+            wrong.append(i)
         for key, hits in (("tp", mapped & gold_set), ("fp", mapped - gold_set), ("fn", gold_set - mapped)):
             counts["all"][key] += len(hits)
             for _, _, lab in hits:
@@ -96,6 +103,7 @@ def score(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[tuple[int, int
     out["texts_without_entities"] = empty
     out["n"] = len(gold)
     out["gold_entities"] = sum(len(g) for g in gold)
+    out["wrong"] = wrong
     return out
 
 
@@ -115,8 +123,9 @@ def evaluate_entities(settings=None, models: dict[str, str] | None = None, log=p
         ner = SpacyEntities(settings).load()
     report: dict = {"pipelines": list(ner.pipelines), "load_s": round(time.perf_counter() - t0, 1), "languages": {}}
     for lang, marked in ENTITIES_CHAT.items():
-        if ner.reason(lang):
-            report["languages"][lang] = {"skipped": ner.reason(lang)}
+        reason = ner.reason(lang)
+        if reason:
+            report["languages"][lang] = {"skipped": reason}
             continue
         texts, gold = zip(*map(parse, marked))
         t0 = time.perf_counter()
@@ -125,10 +134,9 @@ def evaluate_entities(settings=None, models: dict[str, str] | None = None, log=p
         res = score(gold, [[(e.start, e.end, e.label) for e in ents] for ents in found])
         res["msgs_per_s"] = round(len(texts) / dt, 1) if dt else None
         res["errors"] = [
-            {"text": t, "gold": [t[s:e] + "/" + lab for s, e, lab in g],
-             "predicted": [f"{e.text}/{e.label}" for e in ents]}
-            for t, g, ents in zip(texts, gold, found)
-            if {(s, e, lab) for s, e, lab in g} != {(x.start, x.end, LABEL_MAP.get(x.label, x.label)) for x in ents}
+            {"text": texts[i], "gold": [texts[i][s:e] + "/" + lab for s, e, lab in gold[i]],
+             "predicted": [f"{e.text}/{e.label}" for e in found[i]]}
+            for i in res.pop("wrong")
         ]
         report["languages"][lang] = res
         log(f"entities {lang}: F1 {res['f1']:.1f} (P {res['precision']:.1f}, R {res['recall']:.1f}), "

@@ -40,6 +40,7 @@ def test_score_is_exact_span_and_label_after_mapping():
     assert res["by_label"]["PER"]["fp"] == 1 and res["by_label"]["LOC"]["f1"] == 100.0
     assert res["other_labels"] == {"DATE": 1, "MISC": 1, "TIME": 1}
     assert res["invented"] == 1 and res["texts_without_entities"] == 1 and res["gold_entities"] == 3
+    assert res["wrong"] == [1, 2]  # the first text is right: its extra DATE is not scored
 
 
 @pytest.mark.parametrize(("text", "span", "want"), [
