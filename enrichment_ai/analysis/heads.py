@@ -3,8 +3,9 @@
 An artifact directory (``models/tweeteval-heads/``) holds:
 
 - ``heads.safetensors``: per task ``<task>.weight`` (labels x dim) and ``<task>.bias``;
-  ``toxicity.calibration`` ([a, b, c]: P(toxic) = sigmoid(a*z_off + b*z_hate + c), z the
-  heads' log-odds); topic head tensors; the label names and adapter config in the
+  ``toxicity.calibration`` (3 numbers, Platt: sigmoid(a*z_off + b*z_hate + c), z the heads'
+  log-odds; or 7, Platt + tanh features: ``training/calibration.py``) and
+  ``toxicity.calibration.<lang>`` per language; topic head tensors; the label names and adapter config in the
   safetensors metadata (so the weights file alone defines the model);
 - ``adapter.safetensors`` (optional): LoRA tensors for the encoder;
 - ``card.json`` / ``README.md``: description and metrics (not part of the version).
@@ -54,13 +55,25 @@ class Head:
         return torch.softmax(self.logits(x), dim=-1)
 
 
+def _as_tanh_calibration(coef: torch.Tensor) -> torch.Tensor:
+    """A stored calibration as the 7 numbers of the Platt + tanh form: a 3-number Platt
+    vector [a, b, c] is the same function with zero tanh weights (older artifacts score
+    exactly as before)."""
+    coef = coef.float().reshape(-1)
+    if coef.numel() == 7:
+        return coef
+    if coef.numel() == 3:
+        return torch.cat([coef[:2], torch.zeros(4), coef[2:]])
+    raise ValueError(f"a toxicity calibration has 3 or 7 numbers, not {coef.numel()}")
+
+
 @dataclass
 class Heads:
     """Every head of the artifact plus toxicity calibration and the adapter config."""
 
     heads: dict[str, Head]
     toxicity_calibration: torch.Tensor = field(default_factory=lambda: torch.tensor([1.0, 1.0, 0.0]))
-    #: per-language [a, b, c] where that language has labelled toxicity val data (the heads'
+    #: per-language coefficients where that language has labelled toxicity val data (the heads'
     #: log-odds are not equally calibrated across languages); other languages use the global one
     toxicity_calibration_by_language: dict[str, torch.Tensor] = field(default_factory=dict)
     topic_labels: list[str] = field(default_factory=list)
@@ -82,13 +95,14 @@ class Heads:
     def toxicity(self, x: torch.Tensor, languages: "Sequence[str | None] | None" = None) -> torch.Tensor:
         """Calibrated P(toxic) from the offensive and hate heads, (n,); ``languages`` (one
         per row) picks :attr:`toxicity_calibration_by_language` where there is one."""
-        coef = self.toxicity_calibration.reshape(1, 3).expand(x.shape[0], 3)
+        glob = _as_tanh_calibration(self.toxicity_calibration)
+        coef = glob.reshape(1, 7).expand(x.shape[0], 7)
         if languages is not None and self.toxicity_calibration_by_language:
-            by = self.toxicity_calibration_by_language
-            coef = torch.stack([by.get(lang, self.toxicity_calibration) if lang else self.toxicity_calibration
-                                for lang in languages]).reshape(x.shape[0], 3)
+            by = {k: _as_tanh_calibration(v) for k, v in self.toxicity_calibration_by_language.items()}
+            coef = torch.stack([by.get(lang, glob) if lang else glob for lang in languages]).reshape(x.shape[0], 7)
         z = torch.stack([self.log_odds("offensive", x), self.log_odds("hate", x)], 1)
-        return torch.sigmoid((z * coef[:, :2]).sum(1) + coef[:, 2])
+        feats = torch.cat([z, torch.tanh(z / 2), torch.tanh(z)], 1)
+        return torch.sigmoid((feats * coef[:, :6]).sum(1) + coef[:, 6])
 
     def topic_probs(self, x: torch.Tensor) -> torch.Tensor:
         """Independent per-topic probabilities, (n, topics)."""

@@ -1,11 +1,22 @@
-"""Toxicity calibration: P(toxic) = sigmoid(a*z_off + b*z_hate + c).
+"""Toxicity calibration: P(toxic) from the offensive and hate heads' log-odds.
 
-``z_off``/``z_hate`` are the offensive and hate heads' log-odds. The three numbers are
-fitted (Platt-style logistic regression) on the validation tweets of both tasks, where
-"toxic" = offensive (offensive set) or hateful (hate set). The reliability we report
-is honest: :func:`fit_toxicity_calibration` cross-fits (k folds: fit on k-1, predict the
-held-out fold) and computes ECE on those out-of-fold probabilities only; the shipped
-coefficients are then fitted on all of it.
+``z_off``/``z_hate`` are the two heads' log-odds; "toxic" = offensive (offensive sets) or
+hateful (hate set). Two calibrators, both stored as one coefficient vector
+(``Heads.toxicity_calibration``):
+
+- ``platt`` (3 numbers, every artifact fitted before the tanh calibrator): sigmoid(a*z_off + b*z_hate + c);
+- ``platt+tanh`` (7 numbers, what :func:`fit_toxicity_calibration` fits now):
+  sigmoid(w . [z_off, z_hate, tanh(z_off/2), tanh(z_hate/2), tanh(z_off), tanh(z_hate)] + c)
+  with every w >= 0. A Platt line cannot follow a reliability curve shaped like an S
+  (observed above predicted at low scores, below it at the alert band); the saturating
+  tanh terms can, and non-negative weights on features that all increase with each
+  log-odds keep P(toxic) monotone in both heads (a message cannot score lower for being
+  more offensive). sklearn's LogisticRegression has no sign constraints, so the fit is
+  the same L2-penalised logistic loss minimised with scipy's bounded L-BFGS-B.
+
+The reliability we report is honest: :func:`fit_toxicity_calibration` cross-fits (k
+folds: fit on k-1, predict the held-out fold) and computes ECE on those out-of-fold
+probabilities only; the shipped coefficients are then fitted on all of it.
 """
 
 from __future__ import annotations
@@ -15,29 +26,74 @@ import numpy as np
 from enrichment_ai.training.metrics import brier, expected_calibration_error
 
 
-def _fit(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression
+#: coefficient count -> calibrator name (the vector's length says which one an artifact holds)
+METHODS = {3: "platt", 7: "platt+tanh"}
+N_COEF = {v: k for k, v in METHODS.items()}
+DEFAULT_METHOD = "platt+tanh"
+#: sklearn's default-style inverse regularisation (the Platt fits used C=100)
+_C = 100.0
 
-    m = LogisticRegression(C=100.0, max_iter=1000).fit(z, y)
-    return np.array([m.coef_[0][0], m.coef_[0][1], m.intercept_[0]], dtype=np.float32)
+
+def features(z: np.ndarray, method: str = DEFAULT_METHOD) -> np.ndarray:
+    """The calibrator's inputs for (n, 2) log-odds [z_off, z_hate]."""
+    if method == "platt":
+        return z
+    return np.concatenate([z, np.tanh(z / 2), np.tanh(z)], 1)
+
+
+def method_of(coef) -> str:
+    """Which calibrator a stored coefficient vector is."""
+    n = len(coef)
+    if n not in METHODS:
+        raise ValueError(f"a toxicity calibration has 3 or 7 numbers, not {n}")
+    return METHODS[n]
+
+
+def _fit(z: np.ndarray, y: np.ndarray, method: str = DEFAULT_METHOD) -> np.ndarray:
+    if method == "platt":
+        from sklearn.linear_model import LogisticRegression
+
+        m = LogisticRegression(C=_C, max_iter=1000).fit(z, y)
+        return np.array([m.coef_[0][0], m.coef_[0][1], m.intercept_[0]], dtype=np.float32)
+    from scipy.optimize import minimize
+
+    x = features(z, method).astype(np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    k = x.shape[1]
+
+    def loss(theta):
+        w, c = theta[:k], theta[k]
+        t = x @ w + c
+        # sum of log(1 + e^t) - y t, and its gradient; the penalty skips the intercept as sklearn's does
+        val = np.logaddexp(0, t).sum() - y @ t + (w @ w) / (2 * _C)
+        r = 1 / (1 + np.exp(-t)) - y
+        return val, np.concatenate([x.T @ r + w / _C, [r.sum()]])
+
+    start = np.concatenate([np.full(k, 0.1), [0.0]])
+    res = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=[(0, None)] * k + [(None, None)],
+                   options={"maxiter": 2000})
+    return res.x.astype(np.float32)
 
 
 def apply_calibration(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """P(toxic) for (n, 2) log-odds [z_off, z_hate]."""
-    return 1 / (1 + np.exp(-(z @ coef[:2] + coef[2])))
+    """P(toxic) for (n, 2) log-odds [z_off, z_hate] under a stored coefficient vector
+    (3 numbers: Platt, 7: Platt + tanh; :func:`method_of`)."""
+    coef = np.asarray(coef)
+    return 1 / (1 + np.exp(-(features(z, method_of(coef)) @ coef[:-1] + coef[-1])))
 
 
-def fit_toxicity_calibration(z: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0) -> tuple[np.ndarray, dict]:
-    """Return (coefficients [a, b, c], report with cross-fitted ECE/Brier and raw ECE)."""
+def fit_toxicity_calibration(z: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0,
+                             method: str = DEFAULT_METHOD) -> tuple[np.ndarray, dict]:
+    """Return (coefficients, report with cross-fitted ECE/Brier and raw ECE)."""
     from sklearn.model_selection import StratifiedKFold
 
     oof = np.zeros(len(y))
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(z, y):
-        oof[te] = apply_calibration(_fit(z[tr], y[tr]), z[te])
+        oof[te] = apply_calibration(_fit(z[tr], y[tr], method), z[te])
     raw = 1 / (1 + np.exp(-np.maximum(z[:, 0], z[:, 1])))  # uncalibrated: max of the two heads
-    coef = _fit(z, y)
+    coef = _fit(z, y, method)
     report = {
-        "method": f"Platt on [z_offensive, z_hate], {folds}-fold cross-fitted on val (offensive+hate)",
+        "method": f"{method} on [z_offensive, z_hate], {folds}-fold cross-fitted on val (offensive+hate)",
         "n": int(len(y)),
         "ece": expected_calibration_error(y, oof),
         "brier": brier(y, oof),
@@ -73,21 +129,22 @@ def precision_at_thresholds(y: np.ndarray, p: np.ndarray, thresholds=(0.5, 0.7, 
     return rows
 
 
-def fit_by_language(z_by_lang: dict[str, tuple[np.ndarray, np.ndarray]], *, seed: int = 0) -> tuple[np.ndarray, dict, dict[str, np.ndarray], dict[str, dict]]:
+def fit_by_language(z_by_lang: dict[str, tuple[np.ndarray, np.ndarray]], *, seed: int = 0,
+                    method: str = DEFAULT_METHOD) -> tuple[np.ndarray, dict, dict[str, np.ndarray], dict[str, dict]]:
     """The global calibration on every language's val rows plus one per language.
 
     Returns (global coefficients, global report, {lang: coefficients}, {lang: report}); each
     report's ECE is cross-fitted on that language's rows. One Platt fit over all languages
     leaves each miscalibrated (measured: English ECE 0.060 in-sample under a fit on
-    en+de+pt), so where a language has its own val set it gets its own 3 numbers."""
+    en+de+pt), so where a language has its own val set it gets its own coefficients."""
     z = np.concatenate([v[0] for v in z_by_lang.values()])
     y = np.concatenate([v[1] for v in z_by_lang.values()])
-    coef, report = fit_toxicity_calibration(z, y, seed=seed)
+    coef, report = fit_toxicity_calibration(z, y, seed=seed, method=method)
     by, reports = {}, {}
     for lang, (zl, yl) in z_by_lang.items():
-        if min(np.bincount(yl.astype(int), minlength=2)) < 20:  # too few to fit (and cross-fit) 3 numbers
+        if min(np.bincount(yl.astype(int), minlength=2)) < 20:  # too few to fit (and cross-fit) a calibrator
             continue
-        by[lang], reports[lang] = fit_toxicity_calibration(zl, yl, seed=seed)
+        by[lang], reports[lang] = fit_toxicity_calibration(zl, yl, seed=seed, method=method)
         # what the global fit gives this language, for comparison
         reports[lang]["ece_global_fit_in_sample"] = expected_calibration_error(yl, apply_calibration(coef, zl))
         reports[lang].pop("reliability", None)

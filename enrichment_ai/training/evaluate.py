@@ -28,11 +28,18 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _scoring_heads(analyzer):
+    """The heads that score the English val tweets (given as ``en``): a routed analyzer's
+    English artifact, else the analyzer's own."""
+    return getattr(analyzer, "english", analyzer).heads
+
+
 def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = True, entities: bool = False,
              log=print) -> dict:
     """Run every evaluation; return the report dict."""
     from enrichment_ai.training.bias import bias_report, identity_sentences
-    from enrichment_ai.training.calibration import fit_toxicity_calibration, precision_at_thresholds, reliability_table
+    from enrichment_ai.training.calibration import (fit_toxicity_calibration, method_of, precision_at_thresholds,
+                                                     reliability_table)
 
     report: dict = {"split": split, "model_version": analyzer.version, "tasks": {}}
     results = {}
@@ -55,7 +62,8 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
     report["throughput_msgs_per_s"] = round(
         sum(v["n"] for v in report["tasks"].values()) / sum(v["n"] / v["msgs_per_s"] for v in report["tasks"].values()), 1)
 
-    # toxicity: shipped end-to-end ECE (in-sample for the 3 calibration numbers) + cross-fitted ECE
+    # toxicity: shipped end-to-end ECE (in-sample for the calibration's numbers) + cross-fitted ECE of the
+    # same calibrator (the one of the artifact that scores these tweets: routed, the English one)
     ys, ps, zs = [], [], []
     for task in ("offensive", "hate"):
         data, res = results[task]
@@ -64,13 +72,15 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
         zs.append(np.stack([_logit(np.array([r.scores["offensive"]["offensive"] for r in res])),
                             _logit(np.array([r.scores["hate"]["hate"] for r in res]))], 1))
     y, p, z = np.concatenate(ys), np.concatenate(ps), np.concatenate(zs)
-    _, cross = fit_toxicity_calibration(z, y)
+    method = method_of(_scoring_heads(analyzer).toxicity_calibration)
+    _, cross = fit_toxicity_calibration(z, y, method=method)
     report["toxicity"] = {
         "ece_cross_fitted": round(cross["ece"], 4),
         "brier_cross_fitted": round(cross["brier"], 4),
         "ece_uncalibrated_max_head": round(cross["ece_uncalibrated_max_head"], 4),
         "ece_shipped_in_sample": round(expected_calibration_error(y, p), 4),
-        "note": "calibration (3 numbers) is fitted on this val set; ece_cross_fitted is the honest, held-out estimate",
+        "calibrator": method,
+        "note": f"calibration ({method}) is fitted on this val set; ece_cross_fitted is the honest, held-out estimate",
         "reliability_cross_fitted": cross["reliability"],
         "reliability_shipped": reliability_table(y, p),
         "thresholds_shipped": precision_at_thresholds(y, p),

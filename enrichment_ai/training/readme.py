@@ -15,6 +15,7 @@ def render(card: dict) -> str:
     """Markdown for the artifact README."""
     ev = card.get("eval_val")
     at_train = card.get("val_metrics_at_train", {})
+    n_cal = len((card.get("toxicity_calibration") or {}).get("coefficients") or [0] * 3)
     lines = [
         f"# {card.get('name', 'tweeteval-heads')} ({card.get('kind', '?')}) — version `{card.get('version', '?')}`",
         "",
@@ -57,7 +58,10 @@ def render(card: dict) -> str:
             "",
             "## Toxicity: a calibrated probability",
             "",
-            "`toxicity = sigmoid(a*z_offensive + b*z_hate + c)` (z = the heads' log-odds), fitted on TweetEval val",
+            ("`toxicity = sigmoid(a*z_offensive + b*z_hate + c)` (z = the heads' log-odds), fitted on TweetEval val"
+             if n_cal == 3 else
+             "`toxicity = sigmoid(w · [z_off, z_hate, tanh(z_off/2), tanh(z_hate/2), tanh(z_off), tanh(z_hate)] + c)`,"
+             " w ≥ 0 (z = the heads' log-odds; monotone in both), fitted on TweetEval val"),
             "(offensive + hate tweets; toxic = offensive or hateful). Long messages: the maximum over the whole",
             "message and each sentence (sentence embeddings pooled from the same encoder pass); `details.toxicity_span`",
             "names the sentence.",
@@ -96,7 +100,8 @@ def render(card: dict) -> str:
         ("Languages: see the coverage table above (validated vs transferred); trained on tweets;"
          if card.get("coverage") else "English only (`languages = {en}`); trained on tweets;") + " TweetEval's hate set targets immigrants and women, so",
         "other kinds of hate are less well covered. The official test splits were not used; numbers above are on val,",
-        "which also selected the checkpoint and fitted the 3 calibration numbers (ECE above is cross-fitted for that).",
+        f"which also selected the checkpoint and fitted the {n_cal} calibration numbers "
+        "(ECE above is cross-fitted for that).",
         "Calibration is fitted on whole tweets; the per-sentence maximum on long messages can only raise the score.",
         "Training time excludes nothing but the one-off frozen encoder pass over the training tweets, which is cached",
         "under `<data_dir>/train-cache` (first run on a fresh clone: add one encoding pass of ~45k tweets).",
@@ -112,6 +117,8 @@ def _reproduce(card: dict) -> str:
     flags = "" if cfg.get("multilingual", False) else " --english-only"
     if cfg.get("adapt_layers", 2) != 3:
         flags += f" --adapt-layers {cfg.get('adapt_layers', 2)}"
+    if cfg.get("lr", 2e-3) != 2e-3:  # the CLI default
+        flags += f" --lr {cfg['lr']:g}"
     if cfg.get("max_steps"):
         flags += f" --max-steps {cfg['max_steps']}"
     if cfg.get("max_minutes"):

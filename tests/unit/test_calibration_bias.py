@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from enrichment_ai.training.bias import IDENTITIES, bias_report, identity_sentences
-from enrichment_ai.training.calibration import apply_calibration, fit_toxicity_calibration
+from enrichment_ai.training.calibration import apply_calibration, fit_by_language, fit_toxicity_calibration
 
 
 def test_calibration_recovers_a_known_model():
@@ -14,11 +14,69 @@ def test_calibration_recovers_a_known_model():
     z = rng.normal(size=(4000, 2)) * 2
     p_true = 1 / (1 + np.exp(-(0.8 * z[:, 0] + 0.3 * z[:, 1] - 0.5)))
     y = (rng.random(4000) < p_true).astype(int)
-    coef, report = fit_toxicity_calibration(z * 3, y)  # mis-scaled log-odds in, calibrated out
+    coef, report = fit_toxicity_calibration(z * 3, y, method="platt")  # mis-scaled log-odds in, calibrated out
+    assert len(coef) == 3
     assert coef[0] == pytest.approx(0.8 / 3, abs=0.05)
     assert report["ece"] < 0.03 < report["ece_uncalibrated_max_head"]
     p = apply_calibration(coef, z * 3)
     assert ((p > 0) & (p < 1)).all()
+
+
+def _s_shaped(n: int, seed: int):
+    """Log-odds whose true probability saturates: sigmoid(3 tanh(z_off / 2) + 0.5 tanh(z_hate) - 0.5),
+    the over-confident S a Platt line cannot follow (observed above predicted low, below it high)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 2)) * 3
+    p_true = 1 / (1 + np.exp(-(3 * np.tanh(z[:, 0] / 2) + 0.5 * np.tanh(z[:, 1]) - 0.5)))
+    return z, (rng.random(n) < p_true).astype(int)
+
+
+def test_tanh_calibrator_follows_an_s_shaped_curve_that_platt_cannot():
+    z, y = _s_shaped(6000, 1)
+    coef_platt, platt = fit_toxicity_calibration(z, y, method="platt")
+    coef, tanh = fit_toxicity_calibration(z, y)  # the default
+    assert len(coef) == 7 and tanh["method"].startswith("platt+tanh")
+    # cross-fitted (held-out folds) on both: the richer form is the better calibrated
+    assert tanh["ece"] < 0.025 < platt["ece"]
+    assert tanh["brier"] < platt["brier"]
+    # and on fresh data from the same process
+    z2, y2 = _s_shaped(6000, 2)
+    from enrichment_ai.training.metrics import expected_calibration_error
+    assert expected_calibration_error(y2, apply_calibration(coef, z2)) < expected_calibration_error(
+        y2, apply_calibration(coef_platt, z2))
+
+
+def test_tanh_calibrator_is_monotone_even_when_the_data_is_not():
+    # toxic rate falls as z_hate rises past 2 (a head that is wrong at the top): an unconstrained
+    # fit would put a negative weight on a feature; P(toxic) must still never fall as a log-odds rises
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(5000, 2)) * 3
+    logit = z[:, 0] + np.where(z[:, 1] > 2, -2.0 * (z[:, 1] - 2), 0.3 * z[:, 1])
+    y = (rng.random(5000) < 1 / (1 + np.exp(-logit))).astype(int)
+    coef, _ = fit_toxicity_calibration(z, y)
+    assert (coef[:6] >= 0).all()
+    grid = np.linspace(-12, 12, 241)
+    for other in (-5.0, 0.0, 5.0):
+        for axis in (0, 1):
+            zz = np.full((len(grid), 2), other)
+            zz[:, axis] = grid
+            assert (np.diff(apply_calibration(coef, zz)) >= -1e-7).all()
+
+
+def test_a_stored_platt_vector_still_applies_as_platt():
+    z = np.array([[1.0, -2.0], [0.0, 0.0], [-3.0, 4.0]])
+    coef = np.array([0.7, 0.3, -0.2], dtype=np.float32)
+    assert np.allclose(apply_calibration(coef, z), 1 / (1 + np.exp(-(z @ coef[:2] + coef[2]))))
+    with pytest.raises(ValueError, match="3 or 7"):
+        apply_calibration(np.zeros(4), z)
+
+
+def test_per_language_fits_use_the_same_calibrator():
+    za, ya = _s_shaped(3000, 4)
+    zb, yb = _s_shaped(3000, 5)
+    coef, report, by, reports = fit_by_language({"en": (za, ya), "de": (zb * 0.5, yb)})
+    assert len(coef) == 7 and {len(c) for c in by.values()} == {7}
+    assert set(reports) == {"en", "de"} and all(0 <= r["ece"] < 0.05 for r in reports.values())
 
 
 def test_identity_templates_cover_every_identity():

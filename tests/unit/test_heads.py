@@ -36,6 +36,30 @@ def test_round_trip(tmp_path):
     assert back.text_preprocessing == "none"
 
 
+def test_toxicity_matches_the_fitted_calibrator_for_3_and_7_numbers(tmp_path):
+    """Heads.toxicity (torch, what the worker runs) is calibration.apply_calibration (numpy,
+    what the fit and its ECE use) for an old 3-number artifact and a 7-number one, globally and per
+    language, and both survive a save/load round trip."""
+    import numpy as np
+
+    from enrichment_ai.training.calibration import apply_calibration
+
+    x = torch.randn(6, 8, generator=torch.Generator().manual_seed(1))
+    for glob, de in ((torch.tensor([0.7, 0.3, -0.2]), torch.tensor([0.5, 0.1, 0.3])),
+                     (torch.tensor([0.2, 0.1, 1.5, 0.4, 0.3, 0.2, -0.4]), torch.tensor([0.1, 0.0, 2.0, 0.0, 0.5, 0.1, 0.2]))):
+        h = _heads(0, adapter=False)
+        h.toxicity_calibration, h.toxicity_calibration_by_language = glob, {"de": de}
+        h.save(tmp_path)
+        back = Heads.load(tmp_path)
+        z = torch.stack([h.log_odds("offensive", x), h.log_odds("hate", x)], 1).numpy()
+        langs = ["de", "en", None, "de", "fr", "de"]
+        want = np.array([apply_calibration((de if lang == "de" else glob).numpy(), z[i:i + 1])[0]
+                         for i, lang in enumerate(langs)])
+        for heads in (h, back):
+            assert np.allclose(heads.toxicity(x, langs).numpy(), want, atol=1e-6)
+            assert np.allclose(heads.toxicity(x).numpy(), apply_calibration(glob.numpy(), z), atol=1e-6)
+
+
 def test_text_preprocessing_is_part_of_the_weights_file(tmp_path):
     h = _heads(0, adapter=False)
     h.save(tmp_path)
