@@ -228,19 +228,26 @@ class SharedEncoderAnalyzer:
         chosen = predict_multilabel(p, heads.topic_threshold.numpy())
         return [[lab for lab, on in zip(heads.topic_labels, row) if on] for row in chosen]
 
-    def _span_toxicity(self, text: str, states, whole: float, lang: str | None = None) -> tuple[float, dict | None]:
-        """Max of the whole-message toxicity and every sentence's (pooled from the same pass)."""
-        import torch
-
+    @staticmethod
+    def _sentence_vectors(text: str, states) -> tuple[list, list[tuple[int, int]]]:
+        """Each sentence's mean token state from the message's pass (not yet normalised), and
+        its span; none for a single sentence (the whole message is that sentence)."""
         spans = sentence_spans(text)
         if len(spans) < 2:
-            return whole, None
+            return [], []
         vecs, kept = [], []
         for start, end in spans:
             v = states.span_mean(start, end)
             if v is not None:
                 vecs.append(v)
                 kept.append((start, end))
+        return vecs, kept
+
+    def _span_toxicity(self, text: str, states, whole: float, lang: str | None = None) -> tuple[float, dict | None]:
+        """Max of the whole-message toxicity and every sentence's (pooled from the same pass)."""
+        import torch
+
+        vecs, kept = self._sentence_vectors(text, states)
         if not vecs:
             return whole, None
         tox = self.heads.toxicity(torch.nn.functional.normalize(torch.stack(vecs), dim=-1), [lang] * len(vecs)).tolist()
@@ -249,3 +256,22 @@ class SharedEncoderAnalyzer:
         span = {"text": text[start:end], "start": start, "end": end, "toxicity": round(tox[j], 6),
                 "sentences": len(kept), "message_toxicity": round(whole, 6)}
         return max(whole, tox[j]), span
+
+    def toxicity_log_odds(self, texts: list[str], chunk: int = 256) -> list[np.ndarray]:
+        """Per text, the [offensive, hate] log-odds of every candidate its toxicity is the
+        maximum over, as :meth:`analyze` computes them: row 0 the whole message, then each
+        sentence. What the toxicity calibration is fitted on (``training/calibration.py``)."""
+        import torch
+
+        if self.encoder is None:
+            raise RuntimeError("SharedEncoderAnalyzer.load() must be called first")
+        heads, out = self.heads, []
+        cleaned = [clean_text(t, self.settings.max_chars)[0] for t in texts]
+        for i in range(0, len(cleaned), chunk):
+            part = cleaned[i:i + chunk]
+            states = self.encoder.token_states(part)
+            for text, st in zip(part, states):
+                vecs = [st.mean()] + self._sentence_vectors(text, st)[0]
+                x = torch.nn.functional.normalize(torch.stack(vecs), dim=-1)
+                out.append(torch.stack([heads.log_odds("offensive", x), heads.log_odds("hate", x)], 1).numpy())
+        return out

@@ -23,17 +23,6 @@ LEADERBOARD: dict[str, dict[str, float]] = {
 TARGETS: dict[str, float] = {"sentiment": 71.0, "offensive": 79.0, "hate": 52.0, "emotion": 76.0, "irony": 64.0}
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def _scoring_heads(analyzer):
-    """The heads that score the English val tweets (given as ``en``): a routed analyzer's
-    English artifact, else the analyzer's own."""
-    return getattr(analyzer, "english", analyzer).heads
-
-
 def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = True, entities: bool = False,
              log=print) -> dict:
     """Run every evaluation; return the report dict."""
@@ -64,16 +53,16 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
 
     # toxicity: shipped end-to-end ECE (in-sample for the calibration's numbers) + cross-fitted ECE of the
     # same calibrator (the one of the artifact that scores these tweets: routed, the English one)
+    scorer = getattr(analyzer, "english", analyzer)  # routed: the English artifact scores these tweets
     ys, ps, zs = [], [], []
     for task in ("offensive", "hate"):
         data, res = results[task]
         ys.append(data.labels)
         ps.append(np.array([r.toxicity for r in res]))
-        zs.append(np.stack([_logit(np.array([r.scores["offensive"]["offensive"] for r in res])),
-                            _logit(np.array([r.scores["hate"]["hate"] for r in res]))], 1))
-    y, p, z = np.concatenate(ys), np.concatenate(ps), np.concatenate(zs)
-    method = method_of(_scoring_heads(analyzer).toxicity_calibration)
-    _, cross = fit_toxicity_calibration(z, y, method=method)
+        zs.extend(scorer.toxicity_log_odds(data.texts))  # every candidate the score is the max over
+    y, p = np.concatenate(ys), np.concatenate(ps)
+    method = method_of(scorer.heads.toxicity_calibration)
+    _, cross = fit_toxicity_calibration(zs, y, method=method)
     report["toxicity"] = {
         "ece_cross_fitted": round(cross["ece"], 4),
         "brier_cross_fitted": round(cross["brier"], 4),

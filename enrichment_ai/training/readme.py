@@ -102,7 +102,9 @@ def render(card: dict) -> str:
         "other kinds of hate are less well covered. The official test splits were not used; numbers above are on val,",
         f"which also selected the checkpoint and fitted the {n_cal} calibration numbers "
         "(ECE above is cross-fitted for that).",
-        "Calibration is fitted on whole tweets; the per-sentence maximum on long messages can only raise the score.",
+        ("Calibration is fitted on the score the worker outputs: the maximum over each tweet and its sentences."
+         if "max over each message" in (card.get("toxicity_calibration") or {}).get("method", "") else
+         "Calibration is fitted on whole tweets; the per-sentence maximum on long messages can only raise the score."),
         "Training time excludes nothing but the one-off frozen encoder pass over the training tweets, which is cached",
         "under `<data_dir>/train-cache` (first run on a fresh clone: add one encoding pass of ~45k tweets).",
         "Only the top `adapt_layers` encoder layers get LoRA (the lower layers' outputs are cached), which is what",

@@ -201,15 +201,6 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
     pooled_val = {key: pooled[key] for key, _, _ in val_sets(feats)}
     metrics = evaluate_pooled(heads, pooled_val, feats)
 
-    # toxicity calibration on val (cross-fitted ECE)
-    tmp = Heads(heads=heads)
-    # every toxicity val set: TweetEval offensive + hate, and (multilingual) GermEval, ToLD-Br
-    coef, cal_report, by_lang = _calibrate(
-        tmp, [(feats[k][0], torch.from_numpy(pooled[k])) for k, _, _ in val_sets(feats) if k[0] in ("offensive", "hate")],
-        cfg.seed)
-    log(f"toxicity calibration: cross-fitted ECE={cal_report['ece']:.4f} (raw {cal_report['ece_uncalibrated_max_head']:.4f})"
-        + "".join(f", {k} {v['ece']:.4f}" for k, v in cal_report["by_language"].items()))
-
     # topics
     (ttexts, names, ty), _ = feats[("topics", "train")]
     desc_feats = _desc_pooled(encoder, adapter, adapter_config, [f"{n.replace('_', ' ')}: {TOPIC_DESCRIPTIONS[n]}" for n in names])
@@ -220,8 +211,7 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
     log(f"topics val: {topic_metrics}")
 
     out = Heads(
-        heads=heads, toxicity_calibration=coef, topic_labels=names,
-        toxicity_calibration_by_language=by_lang,
+        heads=heads, topic_labels=names,  # toxicity calibration: fitted below, through the production path
         topic_weight=torch.from_numpy(w), topic_bias=torch.from_numpy(b),
         topic_threshold=torch.full((len(names),), thr, dtype=torch.float32),
         adapter_config=adapter_config, adapter=adapter,
@@ -247,12 +237,17 @@ def train(settings, cfg: TrainConfig, log=print) -> dict:
         "train_log": train_log,
         "selected_checkpoint": selected,
         "val_metrics_at_train": metrics,
-        "toxicity_calibration": cal_report,
         "topics": {"labels": names, "threshold": thr, "val": topic_metrics},
         "encoder_passes_per_message": 1,
         **({"coverage": build_coverage(metrics, XLMR_LANGUAGES, EXTRA_SETS)} if cfg.multilingual else {}),
         "text_preprocessing": out.text_preprocessing,
     })
+    write_card(cfg.out_dir, card)
+    # toxicity calibration on val, fitted on what the worker outputs (the max over each message and its
+    # sentences, through the folded adapter): the saved artifact loaded as production loads it
+    recalibrate(settings, cfg.data_dir, cfg.out_dir, cfg.seed, log)
+    card = read_card(cfg.out_dir)
+    card["train_minutes"] = round((time.time() - t0) / 60, 2)
     write_card(cfg.out_dir, card)
     write_readme(cfg.out_dir)
     log(f"wrote {cfg.out_dir} in {card['train_minutes']} min: " + ", ".join(f"{t}={m['value']:.4f}" for t, m in metrics.items()))
@@ -296,22 +291,23 @@ def _desc_pooled(encoder, adapter, adapter_config, texts: list[str]) -> np.ndarr
     return encoder.embed(texts)
 
 
-def _calibrate(heads, sets, seed: int):
-    """Toxicity calibration of ``heads`` from ``(Split, embeddings)`` val sets: one global
-    fit and one per language (only when there are several languages, each with enough
-    rows: ``calibration.fit_by_language``). Returns (global coefficients as a tensor, the
-    report with its ``by_language`` part, {language: coefficient tensor})."""
+def _calibrate(sets, seed: int):
+    """Toxicity calibration from ``(Split, log-odds)`` val sets (log-odds per message: its
+    candidates, ``SharedEncoderAnalyzer.toxicity_log_odds``): one global fit and one per
+    language (only when there are several languages, each with enough rows:
+    ``calibration.fit_by_language``). Returns (global coefficients as a tensor, the report
+    with its ``by_language`` part, {language: coefficient tensor})."""
     import torch
 
     from enrichment_ai.training.calibration import fit_by_language
 
     z_by_lang: dict[str, tuple[list, list]] = {}
-    for data, x in sets:
+    for data, z in sets:
         zl, yl = z_by_lang.setdefault(data.lang, ([], []))
-        zl.append(torch.stack([heads.log_odds("offensive", x), heads.log_odds("hate", x)], 1).numpy())
+        zl.extend(z)
         yl.append(data.labels)
     coef, report, by_lang, lang_reports = fit_by_language(
-        {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in z_by_lang.items()}, seed=seed)
+        {k: (v[0], np.concatenate(v[1])) for k, v in z_by_lang.items()}, seed=seed)
     if len(by_lang) < 2:  # a single language: the global fit is that language's
         by_lang, lang_reports = {}, {}
     report["by_language"] = lang_reports
@@ -320,8 +316,7 @@ def _calibrate(heads, sets, seed: int):
 
 def recalibrate(settings, data_dir: Path, heads_path: Path, seed: int = 0, log=print) -> dict:
     """Refit the toxicity calibration (global + per language) of an artifact on val through
-    the production embedding (the same fit :func:`train` ends with), without retraining."""
-    import torch
+    the production path (the fit :func:`train` ends with), without retraining."""
 
     from enrichment_ai.analysis.heads import Heads
     from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
@@ -331,7 +326,7 @@ def recalibrate(settings, data_dir: Path, heads_path: Path, seed: int = 0, log=p
     sets = [load_task(data_dir, t, "val") for t in ("offensive", "hate")]
     if read_card(heads_path).get("train_config", {}).get("multilingual"):
         sets += [load_extra(data_dir, n, "val", seed) for n, (task, _, _) in EXTRA_SETS.items() if task == "offensive"]
-    coef, report, by_lang = _calibrate(heads, [(d, torch.from_numpy(analyzer.embed(d.texts))) for d in sets], seed)
+    coef, report, by_lang = _calibrate([(d, analyzer.toxicity_log_odds(d.texts)) for d in sets], seed)
     heads.toxicity_calibration, heads.toxicity_calibration_by_language = coef, by_lang
     heads.save(heads_path)
     card = read_card(heads_path)

@@ -59,6 +59,22 @@ def test_toxic_sentence_in_long_friendly_message_drives_score(analyzer):
     assert long.toxicity > span["message_toxicity"]  # not averaged away
 
 
+def test_toxicity_log_odds_are_what_the_calibration_turns_into_the_score(analyzer):
+    """The calibration is fitted on toxicity_log_odds (row 0 the message, then each sentence):
+    the stored calibration applied to them, max per message, must be analyze()'s toxicity."""
+    from enrichment_ai.training.calibration import apply_calibration
+
+    texts = ["Thanks for the help!", "Lovely day at the river. You are a disgusting idiot. See you Monday!",
+             "ok", "Great raid tonight. Shut up, loser."]
+    zs = analyzer.toxicity_log_odds(texts, chunk=3)  # a chunk boundary inside the list
+    assert [len(z) for z in zs] == [1, 4, 1, 3]
+    for langs, coef in ((None, analyzer.heads.toxicity_calibration),
+                        (["en"] * 4, analyzer.heads.toxicity_calibration_by_language.get("en",
+                                                                                       analyzer.heads.toxicity_calibration))):
+        got = [r.toxicity for r in analyzer.analyze(texts, languages=langs)]
+        assert np.allclose(apply_calibration(coef.numpy(), zs), got, atol=2e-5)
+
+
 def test_very_long_message_is_windowed_not_truncated(analyzer):
     text = "Nice weather today. " * 150 + "You are a worthless moron."
     [r] = analyzer.analyze([text])
