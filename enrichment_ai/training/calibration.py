@@ -37,7 +37,6 @@ from enrichment_ai.training.metrics import brier, expected_calibration_error
 
 #: coefficient count -> calibrator name (the vector's length says which one an artifact holds)
 METHODS = {3: "platt", 7: "platt+tanh"}
-N_COEF = {v: k for k, v in METHODS.items()}
 DEFAULT_METHOD = "platt+tanh"
 #: sklearn's default-style inverse regularisation (the Platt fits used C=100)
 _C = 100.0
