@@ -92,6 +92,25 @@ class Child:
             time.sleep(0.2)
         raise TimeoutError(f"{self.name}: no {needle!r} within {timeout_s}s:\n{self.log()[-4000:]}")
 
+    def stacks(self, wait_s: float = 2.0) -> str:
+        """The log tail after asking the process for every thread's stack: a diagnostic for
+        a worker that is alive but silent (where is its event loop blocked?). Celery's
+        worker installs a SIGUSR1 handler that logs them ("cry"); this only sends the
+        signal and waits for the lines, so a stuck worker is described, not guessed at."""
+        before = len(self.own_log())
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and len(self.own_log()) == before:
+                time.sleep(0.1)
+            time.sleep(0.3)  # the dump is written in several pieces
+        state = "running" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
+        log = self.own_log()
+        return f"{self.name} ({state}); its log from 4,000 characters before the dump:\n{log[max(0, before - 4000):]}"
+
     def kill(self) -> None:
         """SIGKILL the whole process group (the worker and its pool processes)."""
         try:

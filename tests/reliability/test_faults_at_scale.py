@@ -38,7 +38,7 @@ def settle(rig: Rig, ids, timeout_s: float = 120, tick=None) -> dict:
     t0 = time.monotonic()
     complete, settled = rig.wait_settled(ids, t0, timeout_s, tick=tick)
     assert settled is not None, (f"not settled in {timeout_s}s (complete: {complete}; unacked: {rig.unacked_tasks()}):\n"
-                                 f"{rig.log()[-3000:]}")
+                                 f"{rig.worker.stacks()}")
     return rig
 
 
@@ -146,4 +146,12 @@ def test_redis_restart_loses_and_duplicates_nothing(rig):
     f = rig.figures(ids, log_from)
     assert f["lost"] == 0 and f["duplicates"] == 0 and f["quarantined"] == []
     assert f["extra"] <= len(ids) // 10, f
+    still_consuming(rig)
+
+
+def test_a_silent_worker_can_be_asked_where_it_waits(rig):
+    """What the settle failures above report: SIGUSR1 makes the worker log every thread's
+    stack (Celery's handler), and the worker goes on consuming afterwards."""
+    out = rig.worker.stacks()
+    assert "MainThread" in out and "asynloop" in out, out[-2000:]  # the consumer's event loop
     still_consuming(rig)

@@ -231,7 +231,10 @@ def test_redis_outage_then_recovery(gpu_settings, factory, conn, tmp_path):
         after = [factory.message(content=f"after the outage {i}") for i in range(3)]
         for mid in after:
             app.send_task("enrichment.analyze_message", kwargs={"message_id": str(mid)})
-        rows = wait_analysed(conn, after, timeout_s=180)
+        try:
+            rows = wait_analysed(conn, after, timeout_s=180)
+        except AssertionError as exc:  # alive but silent? say where its event loop is
+            raise AssertionError(f"{exc}\n{worker.stacks()}") from None
         assert all(r["count"] == 1 for r in rows.values())
         assert worker.proc.poll() is None
         app.close()
