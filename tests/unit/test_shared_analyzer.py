@@ -66,8 +66,13 @@ def test_toxicity_log_odds_are_what_the_calibration_turns_into_the_score(analyze
 
     texts = ["Thanks for the help!", "Lovely day at the river. You are a disgusting idiot. See you Monday!",
              "ok", "Great raid tonight. Shut up, loser."]
-    zs = analyzer.toxicity_log_odds(texts, chunk=3)  # a chunk boundary inside the list
-    assert [len(z) for z in zs] == [1, 4, 1, 3]
+    zs = analyzer.toxicity_log_odds(texts)  # one pass, as analyze() makes it
+    chunked = analyzer.toxicity_log_odds(texts, chunk=3)  # a chunk boundary inside the list
+    assert [len(z) for z in zs] == [len(z) for z in chunked] == [1, 4, 1, 3]
+    # other batches pad differently: the same up to the encoder's precision (bf16 autocast
+    # on a CPU with native bf16 moves the log-odds in the 3rd decimal; fp32 far less)
+    tol = 2e-2 if analyzer.encoder.precision == "bf16" else 1e-4
+    assert all(np.allclose(a, b, atol=tol) for a, b in zip(zs, chunked))
     for langs, coef in ((None, analyzer.heads.toxicity_calibration),
                         (["en"] * 4, analyzer.heads.toxicity_calibration_by_language.get("en",
                                                                                        analyzer.heads.toxicity_calibration))):
