@@ -26,6 +26,7 @@ def run(args: argparse.Namespace, settings) -> int:
     import torch
 
     from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
+    from enrichment_ai.training.data import holdout_seed
     from enrichment_ai.training.evaluate import evaluate, format_tables, update_card
 
     torch.set_num_threads(max(1, args.threads))
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace, settings) -> int:
                   "multilingual): evaluating the heads artifact alone")
             args.routed = False
     analyzer = (RoutedAnalyzer if args.routed else SharedEncoderAnalyzer)(settings).load()
-    report = evaluate(analyzer, args.data, args.split, langid=not args.no_langid, entities=not args.no_entities)
+    report = evaluate(analyzer, args.data, args.split, langid=not args.no_langid, entities=not args.no_entities,
+                      holdout_seed=holdout_seed(Path(settings.heads_path)))
     if args.routed:  # the route as the pipeline takes it: language id decides, not the set's label
         from enrichment_ai.analysis import registry
         from enrichment_ai.training.evaluate import evaluate_detected_languages

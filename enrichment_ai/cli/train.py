@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, settings) -> int:
     if args.recalibrate:
         from enrichment_ai.training.trainer import recalibrate
 
-        recalibrate(settings, cfg.data_dir, cfg.out_dir, cfg.seed)
+        recalibrate(settings, cfg.data_dir, cfg.out_dir)  # on the artifact's own held-out split (its card's seed)
         return 0
     train(settings, cfg)
     return 0

@@ -84,6 +84,16 @@ TOPIC_LANGS: tuple[str, ...] = ("en", "es", "gr", "ja")
 GERMEVAL_VAL = 0.2
 
 
+def holdout_seed(heads_path: Path) -> int:
+    """The seed of the GermEval share an artifact held out (its card's ``train_config.seed``;
+    0 when the card says none). GermEval's val is carved out of its only file by that seed,
+    so an artifact trained with ``--seed 1`` trained on most of seed 0's held-out rows: every
+    figure about an artifact (eval, recalibration) must use the split it held out."""
+    from enrichment_ai.analysis.heads import read_card
+
+    return int(read_card(Path(heads_path)).get("train_config", {}).get("seed", 0))
+
+
 def load_extra(data_dir: Path, name: str, split: str, seed: int = 0) -> Split:
     """One of :data:`EXTRA_SETS` as a :class:`Split` of its head's task (``split``: train/val).
 

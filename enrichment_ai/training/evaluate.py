@@ -24,8 +24,9 @@ TARGETS: dict[str, float] = {"sentiment": 71.0, "offensive": 79.0, "hate": 52.0,
 
 
 def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = True, entities: bool = False,
-             log=print) -> dict:
-    """Run every evaluation; return the report dict."""
+             holdout_seed: int = 0, log=print) -> dict:
+    """Run every evaluation; return the report dict. ``holdout_seed``: the seed of the
+    GermEval share the multilingual artifact held out (``data.holdout_seed``)."""
     from enrichment_ai.training.bias import bias_report, identity_sentences
     from enrichment_ai.training.calibration import (fit_toxicity_calibration, method_of, precision_at_thresholds,
                                                      reliability_table)
@@ -91,7 +92,8 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
 
     if (Path(data_dir) / "multilingual").is_dir() and getattr(analyzer, "coverage", None):
         report["languages"] = evaluate_languages(analyzer, data_dir, split, log,
-                                                 english={t: results[t] for t in ("offensive", "hate")})
+                                                 english={t: results[t] for t in ("offensive", "hate")},
+                                                 seed=holdout_seed)
     if langid:
         report["langid"] = _langid(data_dir, analyzer.settings, log)
     if entities:  # the pipelines of Settings.spacy_models on the hand-annotated chat set
@@ -130,17 +132,19 @@ UMSAB_ANCHORS = {"XLM-Tw multilingual, all 8 (test)": 69.4, "XLM-R multilingual,
 TOLD_BR_ANCHOR = 76.0
 
 
-def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print, english: dict | None = None) -> dict:
+def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print, english: dict | None = None,
+                       seed: int = 0) -> dict:
     """Per-language tables through the production path: UMSAB sentiment (macro-F1), GermEval
     2018 coarse and ToLD-Br (the offensive head's decision; Average F / macro-F1), toxicity
     ECE per language (the shipped calibrated probability; in-sample where the calibration
     saw that val), TweetTopicXL per language. ``english``: the TweetEval offensive/hate
-    ``(Split, results)`` :func:`evaluate` already has (analysed here otherwise)."""
+    ``(Split, results)`` :func:`evaluate` already has (analysed here otherwise). ``seed``:
+    the GermEval share held out by the artifact (recorded in the report)."""
     from enrichment_ai.analysis.coverage import TOPIC_LANG_CODES
     from enrichment_ai.training.data import EXTRA_SETS, TOPIC_LANGS, load_extra
     from enrichment_ai.training.metrics import metric
 
-    out: dict = {"sets": {}, "toxicity_ece": {}, "topics": {}}
+    out: dict = {"sets": {}, "toxicity_ece": {}, "topics": {}, "germeval_holdout_seed": seed}
     tox_by_lang: dict[str, tuple[list, list]] = {}
     for task in ("offensive", "hate"):  # English toxicity: TweetEval
         if english and task in english:
@@ -152,7 +156,7 @@ def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print, 
         ys += list(data.labels)
         ps += [r.toxicity for r in res]
     for name, (task, lang, metric_name) in EXTRA_SETS.items():
-        data = load_extra(data_dir, name, split)
+        data = load_extra(data_dir, name, split, seed)
         res = analyzer.analyze(data.texts, languages=[lang] * len(data))
         labels = TASK_LABELS[task]
         pred = np.array([int(np.argmax([r.scores[task][lab] for lab in labels])) for r in res])
@@ -191,7 +195,8 @@ def format_languages(res: dict) -> str:
     for name in ("germeval-de", "told-br-pt"):
         if name in sets:
             m = sets[name]
-            extra = f"; ToLD-Br README: {TOLD_BR_ANCHOR:.0f} macro-F1" if name == "told-br-pt" else ""
+            extra = (f"; ToLD-Br README: {TOLD_BR_ANCHOR:.0f} macro-F1" if name == "told-br-pt"
+                     else f"; the 20% held out with seed {res.get('germeval_holdout_seed', 0)}")
             lines.append(f"\n{name} — {m['metric']} {m['value']:.2f} (val n={m['n']}; target >= 70{extra})")
     lines.append("\ntoxicity ECE per language (shipped probability vs label; in-sample: the calibration was fitted on these vals)")
     lines += [f"  {lang}: {v['ece']:.4f} (n={v['n']})" for lang, v in res["toxicity_ece"].items()]

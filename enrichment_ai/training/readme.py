@@ -121,6 +121,8 @@ def _reproduce(card: dict) -> str:
         flags += f" --adapt-layers {cfg.get('adapt_layers', 2)}"
     if cfg.get("lr", 2e-3) != 2e-3:  # the CLI default
         flags += f" --lr {cfg['lr']:g}"
+    if cfg.get("seed", 0) != 0:  # the CLI default
+        flags += f" --seed {cfg['seed']}"
     if cfg.get("max_steps"):
         flags += f" --max-steps {cfg['max_steps']}"
     if cfg.get("max_minutes"):

@@ -16,7 +16,7 @@ import numpy as np
 
 from enrichment_ai.analysis.coverage import XLMR_LANGUAGES, build_coverage
 from enrichment_ai.analysis.heads import TASK_LABELS, Head, Heads, artifact_digest, read_card, write_card
-from enrichment_ai.training.data import EXTRA_SETS, TASKS, TOPIC_LANGS, concat, load_extra, load_task, load_topics, sample
+from enrichment_ai.training.data import EXTRA_SETS, TASKS, TOPIC_LANGS, concat, holdout_seed, load_extra, load_task, load_topics, sample
 from enrichment_ai.training.metrics import OFFICIAL_METRIC, metric, official
 from enrichment_ai.training.readme import write_readme
 
@@ -314,13 +314,16 @@ def _calibrate(sets, seed: int):
     return torch.tensor(coef), report, {k: torch.tensor(v) for k, v in by_lang.items()}
 
 
-def recalibrate(settings, data_dir: Path, heads_path: Path, seed: int = 0, log=print) -> dict:
+def recalibrate(settings, data_dir: Path, heads_path: Path, seed: int | None = None, log=print) -> dict:
     """Refit the toxicity calibration (global + per language) of an artifact on val through
-    the production path (the fit :func:`train` ends with), without retraining."""
+    the production path (the fit :func:`train` ends with), without retraining. ``seed``
+    (folds; GermEval's held-out share) defaults to the artifact's own (:func:`holdout_seed`):
+    another seed's GermEval val is mostly this artifact's training rows."""
 
     from enrichment_ai.analysis.heads import Heads
     from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
 
+    seed = holdout_seed(heads_path) if seed is None else seed
     analyzer = SharedEncoderAnalyzer(settings.model_copy(update={"heads_path": heads_path})).load()
     heads = Heads.load(heads_path)
     sets = [load_task(data_dir, t, "val") for t in ("offensive", "hate")]

@@ -233,3 +233,54 @@ def test_train_defaults_are_the_shipped_models_recipe(tmp_path):
     ours = {k: v for k, v in asdict(cfg).items() if k not in ("data_dir", "out_dir", "cache_dir")}
     shipped = read_card(Settings().heads_path)["train_config"]
     assert ours == shipped
+
+
+def test_germeval_val_is_the_share_the_artifact_held_out(tmp_path):
+    """GermEval's val is carved out of its only file by the training seed: a ``--seed 1``
+    artifact trained on most of seed 0's held-out rows, so its eval and recalibration must
+    read its own seed from its card."""
+    from enrichment_ai.analysis.heads import write_card
+    from enrichment_ai.training.data import holdout_seed, load_extra
+
+    data = tmp_path / "data"
+    _write(data)
+    _write_multilingual(data)
+    train1, val1 = (set(load_extra(data, "germeval-de", s, 1).texts) for s in ("train", "val"))
+    val0 = set(load_extra(data, "germeval-de", "val", 0).texts)
+    assert val1 and not train1 & val1  # a seed's own split: disjoint
+    assert val0 & train1  # another seed's val: partly this seed's training rows (why it matters)
+    art = tmp_path / "art"
+    art.mkdir()
+    assert holdout_seed(art) == 0  # no card: the default seed
+    write_card(art, {"train_config": {"seed": 1}})
+    assert holdout_seed(art) == 1
+
+
+def test_eval_and_recalibration_use_the_artifacts_held_out_share(tmp_path, monkeypatch):
+    import torch
+
+    from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
+    from enrichment_ai.training import evaluate, trainer
+    from enrichment_ai.training.data import load_extra
+    from enrichment_ai.training.trainer import TrainConfig, recalibrate, train
+
+    torch.set_num_threads(2)
+    data, out = tmp_path / "data", tmp_path / "model"
+    _write(data)
+    _write_multilingual(data)
+    settings = Settings(device="cpu", encoder=None)
+    train(settings, TrainConfig(data_dir=data, out_dir=out, mode="frozen", cache_dir=None, max_len=32, seed=1),
+          log=lambda *_: None)
+    seeds: list[tuple[str, int]] = []
+
+    def spy(data_dir, name, split, seed=0):
+        seeds.append((split, seed))
+        return load_extra(data_dir, name, split, seed)
+
+    monkeypatch.setattr(trainer, "load_extra", spy)
+    recalibrate(settings, data, out, log=lambda *_: None)
+    assert seeds and set(seeds) == {("val", 1)}
+    analyzer = SharedEncoderAnalyzer(settings.model_copy(update={"heads_path": out})).load()
+    report = evaluate.evaluate_languages(analyzer, data, "val", log=lambda *_: None, seed=1)
+    assert report["germeval_holdout_seed"] == 1
+    assert report["sets"]["germeval-de"]["n"] == len(load_extra(data, "germeval-de", "val", 1))
