@@ -284,3 +284,28 @@ def test_eval_and_recalibration_use_the_artifacts_held_out_share(tmp_path, monke
     report = evaluate.evaluate_languages(analyzer, data, "val", log=lambda *_: None, seed=1)
     assert report["germeval_holdout_seed"] == 1
     assert report["sets"]["germeval-de"]["n"] == len(load_extra(data, "germeval-de", "val", 1))
+
+
+def test_eval_cross_fits_each_languages_calibrator_on_the_workers_max():
+    """Per language, the eval refits that language's own calibrator (its method) 5-fold on
+    the candidates the worker takes the max over, so artifacts compare like for like."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from enrichment_ai.training.evaluate import _cross_fitted_ece
+
+    rng = np.random.default_rng(0)
+    n = 600
+    z = rng.normal(0, 2, (n, 2))
+    y = (rng.random(n) < 1 / (1 + np.exp(-z.max(1)))).astype(int)  # labels drawn from the max's probability
+    heads = SimpleNamespace(toxicity_calibration=torch.zeros(7), toxicity_calibration_by_language={"de": torch.zeros(3)})
+    calls = []
+    scorer = SimpleNamespace(heads=heads, toxicity_log_odds=lambda texts: calls.append(len(texts)) or [z[i:i + 1] for i in range(n)])
+    routed = SimpleNamespace(primary=scorer)
+    de = _cross_fitted_ece(routed, "de", ["t"] * n, y)
+    pt = _cross_fitted_ece(scorer, "pt", ["t"] * n, y)
+    assert de["calibrator"] == "platt" and pt["calibrator"] == "platt+tanh"  # the language's own, else the global
+    assert 0 <= de["ece_cross_fitted"] < 0.08 and 0 <= pt["ece_cross_fitted"] < 0.08 and calls == [n, n]
+    assert _cross_fitted_ece(scorer, "pt", ["t"] * 30, y[:30]) == {}  # too few of a class to cross-fit
