@@ -38,6 +38,8 @@ from enrichment_ai.training.metrics import brier, expected_calibration_error
 #: coefficient count -> calibrator name (the vector's length says which one an artifact holds)
 METHODS = {3: "platt", 7: "platt+tanh"}
 DEFAULT_METHOD = "platt+tanh"
+#: fewest rows of each class a language needs for its own (cross-fitted) calibrator
+MIN_PER_CLASS = 20
 #: sklearn's default-style inverse regularisation (the Platt fits used C=100)
 _C = 100.0
 
@@ -182,6 +184,12 @@ def _concat(parts: list):
     return [a for p in parts for a in (p if isinstance(p, list) else list(p[:, None, :]))]
 
 
+def enough_to_cross_fit(y: np.ndarray) -> bool:
+    """At least :data:`MIN_PER_CLASS` toxic and non-toxic rows: enough to fit a calibrator and
+    to cross-fit it (fewer leave a fold without one class)."""
+    return min(np.bincount(np.asarray(y).astype(int), minlength=2)) >= MIN_PER_CLASS
+
+
 def fit_by_language(z_by_lang: "dict[str, tuple[Candidates, np.ndarray]]", *, seed: int = 0,
                     method: str = DEFAULT_METHOD) -> tuple[np.ndarray, dict, dict[str, np.ndarray], dict[str, dict]]:
     """The global calibration on every language's val rows plus one per language.
@@ -195,7 +203,7 @@ def fit_by_language(z_by_lang: "dict[str, tuple[Candidates, np.ndarray]]", *, se
     coef, report = fit_toxicity_calibration(z, y, seed=seed, method=method)
     by, reports = {}, {}
     for lang, (zl, yl) in z_by_lang.items():
-        if min(np.bincount(yl.astype(int), minlength=2)) < 20:  # too few to fit (and cross-fit) a calibrator
+        if not enough_to_cross_fit(yl):
             continue
         by[lang], reports[lang] = fit_toxicity_calibration(zl, yl, seed=seed, method=method)
         # what the global fit gives this language, for comparison

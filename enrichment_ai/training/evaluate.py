@@ -136,14 +136,14 @@ def _cross_fitted_ece(analyzer, lang: str, texts: list[str], y: np.ndarray) -> d
     """The held-out ECE of ``lang``'s calibrator: the artifact's own method refitted 5-fold on
     the worker's max (``toxicity_log_odds``), as :func:`evaluate` does for English, so two
     artifacts compare like for like whatever their stored calibration was fitted on."""
-    from enrichment_ai.training.calibration import fit_toxicity_calibration, method_of
+    from enrichment_ai.training.calibration import enough_to_cross_fit, fit_toxicity_calibration, method_of
 
-    if min(np.bincount(y.astype(int), minlength=2)) < 20:  # as calibration.fit_by_language: too few to cross-fit
+    if not enough_to_cross_fit(y):
         return {}
     scorer = getattr(analyzer, "primary", analyzer)  # routed: every language but English goes through it
-    coef = scorer.heads.toxicity_calibration_by_language.get(lang, scorer.heads.toxicity_calibration)
-    _, cross = fit_toxicity_calibration(scorer.toxicity_log_odds(texts), y, method=method_of(coef))
-    return {"ece_cross_fitted": round(cross["ece"], 4), "calibrator": method_of(coef)}
+    method = method_of(scorer.heads.toxicity_calibration_by_language.get(lang, scorer.heads.toxicity_calibration))
+    _, cross = fit_toxicity_calibration(scorer.toxicity_log_odds(texts), y, method=method)
+    return {"ece_cross_fitted": round(cross["ece"], 4), "calibrator": method}
 
 
 def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print, english: dict | None = None,
