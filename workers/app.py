@@ -119,8 +119,9 @@ def create_app(settings: Settings) -> Celery:
     ``analyze_message`` is routed to ``settings.queue``, every other task to
     ``settings.background_queue``.
     """
-    from workers import tasks  # local: keeps `import workers.app` free of side effects
+    from workers import broker, tasks  # local: keeps `import workers.app` free of side effects
 
+    broker.install()  # kombu's Redis transport, mended for broker restarts (workers/broker.py)
     app = Celery("enrichment")  # current app: pool processes look tasks up by name
     batch_prefetch = max(1, 2 * settings.batch_max_size)
     app.conf.update(
