@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="artifact folder (default: Settings.heads_path)")
     parser.add_argument("--mode", choices=("lora", "frozen"), default="lora",
                         help="lora: adapt the top encoder layers jointly with the heads; frozen: logistic heads only")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="training seed (default 0); also picks GermEval's held-out share. With "
+                             "--recalibrate the artifact's own seed (its card's) is used: a different one is refused")
     parser.add_argument("--sample", type=int, default=12000, help="most training tweets per task (0 = all)")
     parser.add_argument("--sample-extra", type=int, default=6000,
                         help="most training rows per multilingual set (0 = all; ToLD-Br has 16,800)")
@@ -60,7 +62,7 @@ def config(args: argparse.Namespace, settings):
             repeats[task] = int(n)
         extra["task_repeats"] = repeats
     return TrainConfig(
-        data_dir=args.data, out_dir=args.out or settings.heads_path, mode=args.mode, seed=args.seed,
+        data_dir=args.data, out_dir=args.out or settings.heads_path, mode=args.mode, seed=0 if args.seed is None else args.seed,
         max_per_task=args.sample or None, epochs=args.epochs, max_minutes=args.max_minutes,
         max_steps=args.max_steps or None,
         adapt_layers=args.adapt_layers, rank=args.rank, alpha=2.0 * args.rank, batch_size=args.batch_size, lr=args.lr,
@@ -78,9 +80,15 @@ def run(args: argparse.Namespace, settings) -> int:
     cfg = config(args, settings)
     torch.set_num_threads(max(1, args.threads))
     if args.recalibrate:
+        from enrichment_ai.training.data import holdout_seed
         from enrichment_ai.training.trainer import recalibrate
 
-        recalibrate(settings, cfg.data_dir, cfg.out_dir)  # on the artifact's own held-out split (its card's seed)
+        own = holdout_seed(cfg.out_dir)  # the artifact's held-out split is its card's seed, not ours to choose
+        if args.seed is not None and args.seed != own:
+            raise SystemExit(f"error: --recalibrate uses the artifact's own seed ({own}, from {cfg.out_dir}/card.json): "
+                             f"with --seed {args.seed} its GermEval val would be rows it trained on; drop --seed")
+        print(f"recalibrating {cfg.out_dir} with its own seed {own} (folds, GermEval held-out share)")
+        recalibrate(settings, cfg.data_dir, cfg.out_dir, own)
         return 0
     train(settings, cfg)
     return 0

@@ -28,8 +28,7 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
     """Run every evaluation; return the report dict. ``holdout_seed``: the seed of the
     GermEval share the multilingual artifact held out (``data.holdout_seed``)."""
     from enrichment_ai.training.bias import bias_report, identity_sentences
-    from enrichment_ai.training.calibration import (fit_toxicity_calibration, method_of, precision_at_thresholds,
-                                                     reliability_table)
+    from enrichment_ai.training.calibration import fit_toxicity_calibration, precision_at_thresholds, reliability_table
 
     report: dict = {"split": split, "model_version": analyzer.version, "tasks": {}}
     results = {}
@@ -62,7 +61,7 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
         ps.append(np.array([r.toxicity for r in res]))
         zs.extend(scorer.toxicity_log_odds(data.texts))  # every candidate the score is the max over
     y, p = np.concatenate(ys), np.concatenate(ps)
-    method = method_of(scorer.heads.toxicity_calibration)
+    method = _calibrator(scorer.heads, "en")  # English's own where it has one (its form may differ from the global's)
     _, cross = fit_toxicity_calibration(zs, y, method=method)
     report["toxicity"] = {
         "ece_cross_fitted": round(cross["ece"], 4),
@@ -132,16 +131,24 @@ UMSAB_ANCHORS = {"XLM-Tw multilingual, all 8 (test)": 69.4, "XLM-R multilingual,
 TOLD_BR_ANCHOR = 76.0
 
 
+def _calibrator(heads, lang: str) -> str:
+    """The form of the calibrator that scores ``lang``: its own where the artifact has one
+    (chosen per language since 2026-12-07), else the global one."""
+    from enrichment_ai.training.calibration import method_of
+
+    return method_of(heads.toxicity_calibration_by_language.get(lang, heads.toxicity_calibration))
+
+
 def _cross_fitted_ece(analyzer, lang: str, texts: list[str], y: np.ndarray) -> dict:
     """The held-out ECE of ``lang``'s calibrator: the artifact's own method refitted 5-fold on
     the worker's max (``toxicity_log_odds``), as :func:`evaluate` does for English, so two
     artifacts compare like for like whatever their stored calibration was fitted on."""
-    from enrichment_ai.training.calibration import enough_to_cross_fit, fit_toxicity_calibration, method_of
+    from enrichment_ai.training.calibration import enough_to_cross_fit, fit_toxicity_calibration
 
     if not enough_to_cross_fit(y):
         return {}
     scorer = getattr(analyzer, "primary", analyzer)  # routed: every language but English goes through it
-    method = method_of(scorer.heads.toxicity_calibration_by_language.get(lang, scorer.heads.toxicity_calibration))
+    method = _calibrator(scorer.heads, lang)
     _, cross = fit_toxicity_calibration(scorer.toxicity_log_odds(texts), y, method=method)
     return {"ece_cross_fitted": round(cross["ece"], 4), "calibrator": method}
 

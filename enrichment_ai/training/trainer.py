@@ -314,6 +314,13 @@ def _calibrate(sets, seed: int):
     return torch.tensor(coef), report, {k: torch.tensor(v) for k, v in by_lang.items()}
 
 
+def _form(report: dict) -> str:
+    """The calibrator a report's fit took (and, when chosen, what each form scored)."""
+    form = report["method"].split(" ", 1)[0]
+    scored = report.get("chosen_from")
+    return form + (" of " + ", ".join(f"{k} {v:.4f}" for k, v in scored.items()) if scored else "")
+
+
 def recalibrate(settings, data_dir: Path, heads_path: Path, seed: int | None = None, log=print) -> dict:
     """Refit the toxicity calibration (global + per language) of an artifact on val through
     the production path (the fit :func:`train` ends with), without retraining. ``seed``
@@ -336,7 +343,7 @@ def recalibrate(settings, data_dir: Path, heads_path: Path, seed: int | None = N
     card["toxicity_calibration"] = report
     card["version"] = artifact_digest(heads_path)[:12]
     write_card(heads_path, card)
-    log(f"recalibrated {heads_path}: cross-fitted ECE {report['ece']:.4f}"
-        + "".join(f", {k} {v['ece']:.4f} (global fit {v['ece_global_fit_in_sample']:.4f})"
+    log(f"recalibrated {heads_path}: cross-fitted ECE {report['ece']:.4f} ({_form(report)})"
+        + "".join(f", {k} {v['ece']:.4f} ({_form(v)}; global fit {v['ece_global_fit_in_sample']:.4f})"
                   for k, v in report["by_language"].items()))
     return report

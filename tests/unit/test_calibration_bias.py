@@ -71,12 +71,46 @@ def test_a_stored_platt_vector_still_applies_as_platt():
         apply_calibration(np.zeros(4), z)
 
 
-def test_per_language_fits_use_the_same_calibrator():
+def test_per_language_fits_can_share_one_calibrator():
     za, ya = _s_shaped(3000, 4)
     zb, yb = _s_shaped(3000, 5)
-    coef, report, by, reports = fit_by_language({"en": (za, ya), "de": (zb * 0.5, yb)})
+    coef, report, by, reports = fit_by_language({"en": (za, ya), "de": (zb * 0.5, yb)}, method="platt+tanh")
     assert len(coef) == 7 and {len(c) for c in by.values()} == {7}
     assert set(reports) == {"en", "de"} and all(0 <= r["ece"] < 0.05 for r in reports.values())
+
+
+def _linear(n: int, seed: int):
+    """Log-odds whose true probability is a Platt line of them: nothing for tanh terms to add."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 2)) * 2
+    return z, (rng.random(n) < 1 / (1 + np.exp(-(0.6 * z[:, 0] + 0.2 * z[:, 1] - 0.4)))).astype(int)
+
+
+def test_each_language_gets_the_calibrator_with_the_lower_cross_fitted_ece():
+    za, ya = _s_shaped(3000, 4)
+    zb, yb = _linear(3000, 5)
+    coef, report, by, reports = fit_by_language({"en": (za, ya), "de": (zb, yb)})  # the default: choose
+    for lang, r in [("global", report), *reports.items()]:
+        scored = r["chosen_from"]
+        assert set(scored) == {"platt", "platt+tanh"}
+        chosen = "platt" if scored["platt"] <= scored["platt+tanh"] else "platt+tanh"
+        assert r["method"].startswith(chosen + " ")
+        assert round(r["ece"], 4) == scored[chosen]
+        if lang != "global":
+            assert len(by[lang]) == {"platt": 3, "platt+tanh": 7}[chosen]
+    # the S-shaped language needs the tanh terms (Platt cannot follow it: the test above)
+    assert len(by["en"]) == 7 and reports["en"]["chosen_from"]["platt"] > 0.025
+
+
+def test_a_calibrator_tie_goes_to_the_one_with_fewer_numbers(monkeypatch):
+    from enrichment_ai.training import calibration
+
+    def fake(z, y, *, folds=5, seed=0, method="platt+tanh"):
+        return np.zeros(3 if method == "platt" else 7), {"method": f"{method} on ...", "ece": 0.02}
+
+    monkeypatch.setattr(calibration, "fit_toxicity_calibration", fake)
+    coef, report = calibration.choose_toxicity_calibration(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+    assert len(coef) == 3 and report["chosen_from"] == {"platt": 0.02, "platt+tanh": 0.02}
 
 
 def _with_sentences(n: int, seed: int):

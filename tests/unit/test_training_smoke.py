@@ -179,6 +179,28 @@ def test_train_cli_rejects_unknown_repeat_task(tmp_path):
         main(["train", "--data", str(tmp_path), "--repeat", "emotions=2"])
 
 
+def test_recalibrate_uses_the_artifacts_own_seed_and_refuses_another(tmp_path, monkeypatch, capsys):
+    """`train --recalibrate --seed N` used to ignore N silently (the card's seed wins, rightly:
+    another seed's GermEval val is this artifact's training data). Now a different N is an
+    error that says why, and the seed used is printed."""
+    from enrichment_ai.analysis.heads import write_card
+    from enrichment_ai.cli import main
+    from enrichment_ai.training import trainer
+
+    art = tmp_path / "art"
+    art.mkdir()
+    write_card(art, {"train_config": {"seed": 3}})
+    calls = []
+    monkeypatch.setattr(trainer, "recalibrate", lambda settings, data, out, seed=None, log=print: calls.append(seed))
+    base = ["train", "--data", str(tmp_path), "--out", str(art), "--recalibrate"]
+    with pytest.raises(SystemExit, match=r"own seed \(3.*drop --seed"):
+        main(base + ["--seed", "0"])
+    assert calls == []
+    assert main(base) == 0 and main(base + ["--seed", "3"]) == 0
+    assert calls == [3, 3]
+    assert "with its own seed 3" in capsys.readouterr().out
+
+
 def test_epoch_plan_repeats_small_tasks_and_covers_every_example():
     import numpy as np
 
@@ -309,3 +331,8 @@ def test_eval_cross_fits_each_languages_calibrator_on_the_workers_max():
     assert de["calibrator"] == "platt" and pt["calibrator"] == "platt+tanh"  # the language's own, else the global
     assert 0 <= de["ece_cross_fitted"] < 0.08 and 0 <= pt["ece_cross_fitted"] < 0.08 and calls == [n, n]
     assert _cross_fitted_ece(scorer, "pt", ["t"] * 30, y[:30]) == {}  # too few of a class to cross-fit
+    # English, whose eval figure is computed beside the task metrics, takes its own form too
+    from enrichment_ai.training.evaluate import _calibrator
+
+    heads.toxicity_calibration_by_language["en"] = torch.zeros(3)
+    assert _calibrator(heads, "en") == "platt" and _calibrator(heads, "pt") == "platt+tanh"
