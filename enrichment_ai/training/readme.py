@@ -66,6 +66,7 @@ def render(card: dict) -> str:
             "message and each sentence (sentence embeddings pooled from the same encoder pass); `details.toxicity_span`",
             "names the sentence.",
             "",
+            *_calibrators(card.get("toxicity_calibration") or {}),
             f"- ECE, cross-fitted (held-out folds): **{t['ece_cross_fitted']}**; uncalibrated max-of-heads: {t['ece_uncalibrated_max_head']};",
             f"  shipped calibration measured on the same val it was fitted on (in-sample, optimistic): {t['ece_shipped_in_sample']}.",
             "",
@@ -100,7 +101,7 @@ def render(card: dict) -> str:
         ("Languages: see the coverage table above (validated vs transferred); trained on tweets;"
          if card.get("coverage") else "English only (`languages = {en}`); trained on tweets;") + " TweetEval's hate set targets immigrants and women, so",
         "other kinds of hate are less well covered. The official test splits were not used; numbers above are on val,",
-        f"which also selected the checkpoint and fitted the {n_cal} calibration numbers "
+        "which also selected the checkpoint and fitted the toxicity calibration "
         "(ECE above is cross-fitted for that).",
         ("Calibration is fitted on the score the worker outputs: the maximum over each tweet and its sentences."
          if "max over each message" in (card.get("toxicity_calibration") or {}).get("method", "") else
@@ -111,6 +112,26 @@ def render(card: dict) -> str:
         "makes CPU training affordable; `--sample` caps training tweets per task (12k; sentiment has 45k).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _calibrators(cal: dict) -> list[str]:
+    """One line per language with its own calibrator: its form and held-out ECE (and, where the
+    form was chosen, what each candidate scored); none for a single global fit."""
+    by = cal.get("by_language") or {}
+    if not by:
+        return []
+
+    def form(r: dict) -> str:
+        scored = r.get("chosen_from")
+        return (f"{r['method'].split(' ', 1)[0]}, cross-fitted ECE {r['ece']:.4f}"
+                + (" (chosen: " + ", ".join(f"{k} {v:.4f}" for k, v in scored.items()) + ")" if scored else ""))
+
+    return ["Each language with toxicity val data has its own calibrator, fitted on that language's val"
+            + (" (its form: whichever of Platt and Platt + tanh has the lower 5-fold cross-fitted ECE there)"
+               if any("chosen_from" in r for r in by.values()) else "") + "; every other language gets the global fit:",
+            "",
+            *[f"- {lang}: {form(r)}" for lang, r in by.items()],
+            f"- global (every other language): {form(cal)}", ""]
 
 
 def _reproduce(card: dict) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enrichment_ai.training.readme import _reproduce
+from enrichment_ai.training.readme import _calibrators, _reproduce
 
 
 def _card(**cfg) -> dict:
@@ -22,3 +22,15 @@ def test_a_non_default_seed_depth_and_rate_are_in_the_command():
 
 def test_the_english_recipe_says_so():
     assert "--english-only" in _reproduce(_card(multilingual=False))
+
+
+def test_each_languages_calibrator_is_named_with_its_held_out_ece():
+    chosen = {"method": "platt on [z_offensive, z_hate], 5-fold", "ece": 0.021,
+              "chosen_from": {"platt": 0.021, "platt+tanh": 0.027}}
+    cal = {"method": "platt+tanh on [z_offensive, z_hate]", "ece": 0.025, "chosen_from": {"platt": 0.03, "platt+tanh": 0.025},
+           "by_language": {"de": chosen}}
+    text = "\n".join(_calibrators(cal))
+    assert "- de: platt, cross-fitted ECE 0.0210 (chosen: platt 0.0210, platt+tanh 0.0270)" in text
+    assert "- global (every other language): platt+tanh, cross-fitted ECE 0.0250" in text
+    assert "lower 5-fold cross-fitted ECE" in text
+    assert _calibrators({"method": "platt", "ece": 0.02}) == []  # one global fit: said by the formula line
