@@ -1,10 +1,10 @@
-"""kombu's Redis transport with two fixes for a worker that survives a broker restart.
+"""kombu's Redis transport with three fixes for a worker that survives a broker restart.
 
 Seen here (``tests/reliability/test_faults_at_scale.py``, in about one CI run in eight):
 after Redis restarted, the worker's event loop stopped for good, its main thread in
 ``Channel._receive_one`` → redis-py ``PubSub.parse_response`` → ``sock.recv``, so it
 consumed nothing more while it looked alive. Two things in kombu 5.7 / redis-py 8.1
-make that possible, and this module mends both:
+make that possible, and this module mends both (and a third way a restart ended a worker):
 
 1. **An unbounded read in the event loop.** kombu reads the pub/sub connection (remote
    control: ``inspect``, ``enrichment-ai health``) with ``PubSub.parse_response()``,
@@ -22,12 +22,17 @@ make that possible, and this module mends both:
    old channels. Celery resets the hub when the connection fails; our transport drops
    its callback then.
 
-Both are subclasses rather than patches, selected by registering this transport under
+3. **A channel closed after its connection.** Returning a closed channel's unacked
+   messages reads the connection's address from the kombu ``Connection``, which may
+   already have let go of the transport: the worker died of an ``AttributeError``
+   instead (:meth:`Channel._connparams`).
+
+All three are subclasses rather than patches, selected by registering this transport under
 kombu's ``redis``/``rediss`` aliases (:func:`install`, called by ``create_app``): the
 URL forms the project accepts (``redis://``, ``rediss://``, ``redis+socket://``) take
 their transport from the alias, and a ``broker_transport`` setting cannot override a
 ``redis+socket://`` URL. Remove this module when kombu reads pub/sub without blocking
-and unregisters on reset.
+and unregisters on reset, and restores a channel's messages without its Connection.
 """
 
 from __future__ import annotations
@@ -54,6 +59,34 @@ def _bounded_parse_response(pubsub, read_timeout: float, block: bool = True, tim
 
 
 class Channel(kombu_redis.Channel):
+    def __init__(self, connection, **kwargs):
+        #: the kombu Connection's info (URL parts), kept for :meth:`_connparams`
+        self._conninfo = connection.client
+        super().__init__(connection, **kwargs)
+
+    def _connparams(self, asynchronous=False):
+        """kombu's, also once the kombu Connection has let go of its transport
+        (``transport.client = None``). Closing a channel returns its unacknowledged
+        messages (with late acks: the batch the worker held) to the queue through a fresh
+        pool; if the Connection was closed first (Celery's consumer stop after a broker
+        failure; kombu #582, #970) kombu read ``None.hostname`` there and the worker died
+        of an ``AttributeError`` (seen in the Redis-restart stress runs) instead of returning
+        them. With the info kept from the channel's opening the restore connects and
+        returns them; if Redis is down it fails with a connection error, which Celery's
+        close path ignores, and kombu's visibility restore returns them later."""
+        transport = self.connection
+        if transport.client is not None or self._conninfo is None:
+            return super()._connparams(asynchronous)
+        transport.client = self._conninfo
+        try:
+            return super()._connparams(asynchronous)
+        finally:
+            transport.client = None
+
+    def close(self):
+        super().close()
+        self._disconnect_pools()  # a restore inside the close may have opened a pool after kombu closed them
+
     @cached_property
     def subclient(self):
         """The pub/sub client (kombu's), whose blocking reads are bounded."""

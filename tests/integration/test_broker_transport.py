@@ -70,3 +70,25 @@ def test_a_hub_reset_drops_the_transport_poll_callback(redis_url):
             assert not hub.on_close  # the hook went with it
     finally:
         hub.close()
+
+
+def test_a_channel_closed_after_its_connection_still_returns_its_unacked_message(redis_url):
+    """With late acks a worker holds delivered, unacknowledged messages; closing its channel
+    returns them to the queue. When the kombu Connection had already let go of the
+    transport (kombu #582/#970: Celery's consumer stop after a broker failure), kombu's
+    close died of ``'NoneType' object has no attribute 'hostname'`` and returned nothing."""
+    queue = Queue("restore-after-close-test")
+    conn = _connection(redis_url)
+    channel = conn.channel()
+    queue(channel).declare()
+    channel.queue_purge(queue.name)
+    conn.Producer(channel).publish({"n": 1}, routing_key=queue.name)
+    held = channel.basic_get(queue.name, no_ack=False)  # delivered, not acked: the worker's held batch
+    assert held is not None and channel.qos._delivered
+    conn._do_close_transport()  # what Connection._close does: transport.client = None
+    channel.close()  # kombu's own transport: AttributeError here
+    with _connection(redis_url) as again:
+        back = again.default_channel.basic_get(queue.name, no_ack=True)
+        assert back is not None and back.payload == {"n": 1}
+        assert again.default_channel.basic_get(queue.name, no_ack=True) is None  # once, not twice
+    assert channel._pool is None and channel._async_pool is None  # the restore's pool closed again
