@@ -9,6 +9,12 @@ HELP = ("Train the shared-encoder heads (+LoRA adapter) on TweetEval + the multi
         "ToLD-Br, TweetTopicXL en/es/gr/ja) train; select on their val")
 
 
+#: the shipped multilingual artifact's recipe (models/multilingual-heads, 2026-12-07): LoRA on the
+#: top 6 of mE5-small's 12 layers at 1e-3 (at 2e-3 six layers diverged; docs/models.md)
+DEFAULT_ADAPT_LAYERS = 6
+DEFAULT_LR = 1e-3
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="shared datasets folder, e.g. ../shared/datasets")
     parser.add_argument("--out", type=Path, default=None, help="artifact folder (default: Settings.heads_path)")
@@ -24,13 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="TweetEval + TweetTopicXL en only (the recipe of the MiniLM artifact, models/tweeteval-heads)")
     parser.add_argument("--epochs", type=float, default=3.0, help="passes over the (sampled) training data")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop adapter training after this long")
-    parser.add_argument("--adapt-layers", type=int, default=3, help="top encoder layers that get LoRA adapters")
+    parser.add_argument("--adapt-layers", type=int, default=DEFAULT_ADAPT_LAYERS, help="top encoder layers that get LoRA adapters")
     parser.add_argument("--max-steps", type=int, default=0,
                         help="stop adapter training after this many steps, 0 = none: the whole schedule "
                              "(--epochs), which is how the shipped artifacts were trained")
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-3, help="adapter learning rate")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help="adapter learning rate")
     parser.add_argument("--ema", type=float, default=None,
                         help="keep an exponential moving average of the weights with this decay per step (e.g. 0.998)")
     parser.add_argument("--evals-per-epoch", type=int, default=2, help="val evaluations (checkpoint candidates) per epoch")

@@ -135,13 +135,15 @@ def _calibrators(cal: dict) -> list[str]:
 
 
 def _reproduce(card: dict) -> str:
+    from enrichment_ai.cli.train import DEFAULT_ADAPT_LAYERS, DEFAULT_LR
+
     cfg = card.get("train_config", {})
     env = f"ENRICHMENT_ENCODER={card.get('base_encoder')} "
     flags = "" if cfg.get("multilingual", False) else " --english-only"
-    if cfg.get("adapt_layers", 2) != 3:
+    if cfg.get("adapt_layers", 2) != DEFAULT_ADAPT_LAYERS:  # the CLI defaults
         flags += f" --adapt-layers {cfg.get('adapt_layers', 2)}"
-    if cfg.get("lr", 2e-3) != 2e-3:  # the CLI default
-        flags += f" --lr {cfg['lr']:g}"
+    if cfg.get("lr", 2e-3) != DEFAULT_LR:
+        flags += f" --lr {cfg.get('lr', 2e-3):g}"
     if cfg.get("seed", 0) != 0:  # the CLI default
         flags += f" --seed {cfg['seed']}"
     if cfg.get("max_steps"):

