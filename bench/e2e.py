@@ -52,6 +52,12 @@ e. **analyzers alone**: ``Enricher(settings).load().enrich_batch`` in this proce
    workers stopped: what the routing buys per message.
 f. **naive**: :mod:`bench.e2e_naive` on the first ``naive_messages`` backlog messages,
    same database (its own ``model_version``).
+g. (``--timeline S``, off by default) a **soak** view of phase b: every S seconds the
+   memory of each worker's processes, Redis's and the database's size and the summaries
+   written are sampled, and phase b is reported in slices of S seconds (events sent in
+   the slice, their event → row percentiles, what the samples in it read). With
+   ``--duration`` above ``summary_min_interval_s`` (30 min) the busy channels' summaries
+   run during the phase, so the slices show whether they delay analysis.
 
 Each throughput phase also reports the CPU seconds it cost the whole local stack (this
 process and every descendant: worker, pool processes, beat, the embedded PostgreSQL and
@@ -305,31 +311,55 @@ class SteadyResult:
     toxic_rows: int = 0  # rows with toxicity_score (2 decimals) >= the default threshold
     worker_cpu_s: float = 0.0  # the analysis worker's CPU (main + pool processes) over the phase
     batches: list[int] = field(default_factory=list)  # events per analysis batch in the phase
+    #: sent, not yet seen by the poller: what it asks the database about. A set kept by the
+    #: producer and the poller, not recomputed from ``sent`` each poll: over an hour's soak
+    #: (~400k events) that scan alone took a fifth of a core from the machine measured.
+    pending: set[UUID] = field(default_factory=set)
+    #: ``--timeline``: one dict per sample (``t`` = time.time(), then what the sampler read)
+    samples: list[dict] = field(default_factory=list)
 
 
 def _poller(url: str, result: SteadyResult, lock: threading.Lock, stop: threading.Event) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         while not stop.is_set():
             with lock:
-                pending = [m for m in result.sent if m not in result.seen]
+                pending = list(result.pending)
             if pending:
                 rows = conn.execute(_ROWS, (pending, NAIVE)).fetchall()
                 now = time.time()
                 with lock:
                     for mid, _ in rows:
                         result.seen.setdefault(mid, now)
+                        result.pending.discard(mid)
             stop.wait(POLL_S)
 
 
+def _sampling(sampler, every_s: float, result: SteadyResult, stop: threading.Event) -> None:
+    while True:
+        try:
+            result.samples.append({"t": time.time(), **sampler()})
+        except Exception as exc:  # noqa: BLE001 - a failed sample is reported, the phase goes on
+            result.samples.append({"t": time.time(), "error": repr(exc)})
+        if stop.wait(every_s):
+            return
+
+
 def steady(env: Env, conn: psycopg.Connection, app, platform: Platform, texts: Sequence[str],
-           rate: float, duration: float, drain_timeout_s: float) -> SteadyResult:
-    """Phase b: ``rate`` msgs/s for ``duration`` s, then drain (see module docstring)."""
+           rate: float, duration: float, drain_timeout_s: float, sampler=None,
+           sample_every_s: float = 0.0) -> SteadyResult:
+    """Phase b: ``rate`` msgs/s for ``duration`` s, then drain (see module docstring).
+    With ``sampler`` and ``sample_every_s``, ``sampler()`` is read every that many
+    seconds from the start to the end of the drain (``--timeline``)."""
     from workers.tasks import ANALYZE
 
     res = SteadyResult()
     lock, stop = threading.Lock(), threading.Event()
     poller = threading.Thread(target=_poller, args=(env.database_url, res, lock, stop), daemon=True)
     poller.start()
+    threads = [poller]
+    if sampler is not None and sample_every_s > 0:
+        threads.append(threading.Thread(target=_sampling, args=(sampler, sample_every_s, res, stop), daemon=True))
+        threads[-1].start()
     total = max(1, int(rate * duration))
     try:
         with app.producer_or_acquire() as producer:
@@ -343,6 +373,7 @@ def steady(env: Env, conn: psycopg.Connection, app, platform: Platform, texts: S
                 app.send_task(ANALYZE, kwargs={"message_id": str(mid)}, producer=producer)
                 with lock:
                     res.sent[mid] = sent
+                    res.pending.add(mid)
             res.produced_s = time.time() - res.start
         deadline = time.monotonic() + drain_timeout_s
         while time.monotonic() < deadline:
@@ -352,13 +383,111 @@ def steady(env: Env, conn: psycopg.Connection, app, platform: Platform, texts: S
             time.sleep(0.2)
     finally:
         stop.set()
-        poller.join(5)
+        for thread in threads:
+            thread.join(30)
     for mid, created in conn.execute(_ROWS, (list(res.sent), NAIVE)).fetchall():
         res.committed[mid] = created.timestamp()
     res.toxic_rows = conn.execute(_TOXIC, (list(res.sent), NAIVE, env.settings.toxicity_threshold)).fetchone()[0]
     time.sleep(1.0)  # alerts are published right after the batch commits
     res.alerted = read_alerts(env.settings.redis_url, platform.server_ids, set(res.sent))
     return res
+
+
+def stack_sampler(env: Env, stack, platform: Platform):
+    """``(sample, close)`` for ``--timeline``: ``sample()`` reads what an operator watches
+    over a day of live load — RSS of each worker's main process and largest pool process
+    (and the pool's pids, so a replaced process shows), Redis's ``used_memory``, the
+    database's size, and the summaries written for the bench's channels."""
+    import psutil
+
+    from enrichment_ai.embedded import redis_client
+
+    channels = [c for c, _ in platform.channels]
+    conn = psycopg.connect(env.database_url, autocommit=True)  # the sampler thread's own
+    mib = 2**20
+
+    def rss(proc) -> float:
+        try:
+            return proc.memory_info().rss / mib
+        except psutil.NoSuchProcess:  # a pool process being replaced
+            return 0.0
+
+    def sample() -> dict:
+        out: dict = {}
+        for child in stack.children:
+            if child.name == "beat":
+                continue
+            main = psutil.Process(child.proc.pid)
+            kids = main.children(recursive=True)
+            out[f"{child.name}_main_mib"] = rss(main)
+            out[f"{child.name}_pool_mib"] = max((rss(k) for k in kids), default=0.0)
+            out[f"{child.name}_pool_pids"] = sorted(k.pid for k in kids)
+        client = redis_client(env.settings.redis_url)
+        try:
+            out["redis_mib"] = client.info("memory")["used_memory"] / mib
+        finally:
+            client.close()
+        out["db_mib"] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / mib
+        out["summaries"] = conn.execute("SELECT count(*) FROM conversation_summaries WHERE channel_id = ANY(%s)",
+                                        (channels,)).fetchone()[0]
+        return out
+
+    return sample, conn.close
+
+
+def timeline_rows(st: SteadyResult, every_s: float, duration: float) -> list[dict]:
+    """``--timeline``: the steady phase cut into ``every_s`` slices by send time; per slice
+    the events sent, event → row p50/p95/p99 of those events, and from the samples taken
+    in it: the largest pool-process RSS of each worker, Redis and database size at its
+    end, summaries written during it, and whether a pool process was replaced."""
+    slices = max(1, int(-(-duration // every_s)))
+    lat: list[list[float]] = [[] for _ in range(slices)]
+    sent_n = [0] * slices
+    for mid, t in st.sent.items():
+        k = min(slices - 1, int((t - st.start) // every_s))
+        sent_n[k] += 1
+        if mid in st.committed:
+            lat[k].append(st.committed[mid] - t)
+    good = [s for s in st.samples if "error" not in s]
+    errors = len(st.samples) - len(good)
+
+    def last_before(t: float) -> dict | None:
+        before = [s for s in good if s["t"] <= t + 1.0]
+        return before[-1] if before else None
+
+    rows = []
+    for k in range(slices):
+        a, b = k * every_s, min((k + 1) * every_s, duration)
+        inside = [s for s in good if st.start + a - 1.0 <= s["t"] <= st.start + b + 1.0]
+        begin, end = last_before(st.start + a), last_before(st.start + b)
+        row = {"bench": "e2e", "phase": f"timeline {a:.0f}-{b:.0f} s", "msgs": sent_n[k]}
+        p = percentiles(lat[k])
+        if p:
+            row.update(p50_ms=_ms(p[0]), p95_ms=_ms(p[1]), p99_ms=_ms(p[2]))
+        notes = [f"{sent_n[k] - len(lat[k])} rows missing"] if sent_n[k] > len(lat[k]) else []
+        if inside:
+            for name in ("worker", "background"):
+                if f"{name}_pool_mib" in inside[0]:
+                    notes.append(f"{name} pool RSS max {max(s[f'{name}_pool_mib'] for s in inside):.0f} MiB "
+                                 f"(main {max(s[f'{name}_main_mib'] for s in inside):.0f})")
+        if end:
+            notes.append(f"Redis {end['redis_mib']:.0f} MiB, DB {end['db_mib']:.0f} MiB")
+            if begin:
+                notes.append(f"summaries +{end['summaries'] - begin['summaries']}")
+                replaced = [n for n in ("worker", "background")
+                            if begin.get(f"{n}_pool_pids") != end.get(f"{n}_pool_pids")]
+                if replaced:
+                    notes.append(f"pool process replaced: {', '.join(replaced)}")
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    if good:
+        last = good[-1]
+        rows.append({"bench": "e2e", "phase": "timeline: after the drain",
+                     "note": f"{len(good)} samples every {every_s:g}s ({errors} failed); at the last: worker pool "
+                             f"RSS {last.get('worker_pool_mib', 0):.0f} MiB, background pool "
+                             f"{last.get('background_pool_mib', 0):.0f} MiB, Redis {last['redis_mib']:.0f} MiB, "
+                             f"DB {last['db_mib']:.0f} MiB, {last['summaries']} summaries in all"})
+    return rows
 
 
 def read_alerts(redis_url: str, server_ids: Sequence[UUID], wanted: set[UUID]) -> dict[UUID, float]:
@@ -515,7 +644,8 @@ def _rounds_note(d: dict) -> str:
 
 
 def report(c: int, primary: tuple[dict, list[dict], list[dict]], other: tuple | None, st: SteadyResult, rate: float,
-           duration: float, alone: dict, naive: dict, rss: dict, summaries: str) -> list[dict]:
+           duration: float, alone: dict, naive: dict, rss: dict, summaries: str,
+           timeline: Sequence[dict] = ()) -> list[dict]:
     """The rows ``bench/__main__.py`` prints (see the module docstring for each).
     ``primary`` is (median backlog round, every backlog round, their analyzers-alone
     passes); ``other`` the same for the other ``-c``, after it."""
@@ -545,6 +675,7 @@ def report(c: int, primary: tuple[dict, list[dict], list[dict]], other: tuple | 
     rows.append(_latency_row("steady: event -> alert", lat_alert, sent, st.start, duration,
                              note=f"Redis stream entry time; {len(lat_alert)} alerts, {st.toxic_rows} rows with "
                                   f"toxicity_score >= the default threshold"))
+    rows.extend(timeline)
     rows.append({"bench": "e2e", "phase": "analyzers alone", "msgs": alone["msgs"], "seconds": round(alone["seconds"], 2),
                  "msgs_per_s": round(alone["msgs_per_s"], 1), **_cpu_cols(alone),
                  "note": f"{_rounds_note(alone)}Enricher.enrich_batch, batches of {alone['batch']}, "
@@ -596,7 +727,7 @@ def report(c: int, primary: tuple[dict, list[dict], list[dict]], other: tuple | 
 def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: int | None = None,
         compare_concurrency: bool = True,
         naive_messages: int = 300, rate: float | None = None, settings: Settings | None = None,
-        rounds: int = DEFAULT_ROUNDS) -> list[dict]:
+        rounds: int = DEFAULT_ROUNDS, timeline_s: float = 0.0) -> list[dict]:
     """Every phase of the module docstring in one go; rows for ``bench/__main__.py``."""
     from enrichment_ai.cli.worker import default_concurrency
     from workers.app import create_app
@@ -625,8 +756,14 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 _log(f"steady: {steady_rate:.1f} msgs/s for {duration:.0f}s")
                 worker_pid = stack.worker.proc.pid
                 log_mark, cpu_mark = len(stack.worker.own_log()), cpu_times(worker_pid)
-                st = steady(env, conn, app, platform, texts, steady_rate, duration,
-                            drain_timeout_s=max(60.0, 2 * duration))
+                sampler, close_sampler = stack_sampler(env, stack, platform) if timeline_s else (None, None)
+                try:
+                    st = steady(env, conn, app, platform, texts, steady_rate, duration,
+                                drain_timeout_s=max(60.0, 2 * duration), sampler=sampler,
+                                sample_every_s=timeline_s)
+                finally:
+                    if close_sampler:
+                        close_sampler()
                 st.worker_cpu_s = cpu_since(cpu_mark, worker_pid)
                 st.batches = batch_sizes(stack.worker.own_log()[log_mark:])
                 p = percentiles([st.committed[m] - st.sent[m] for m in st.committed])
@@ -663,7 +800,7 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
             naive = run_naive(env.database_url, env.settings, back["ids"][: max(1, naive_messages)])
             _log(f"naive: {naive['msgs_per_s']:.2f} msgs/s, {naive['cpu_s']:.0f} CPU-s")
         return report(concurrency, (back, backs, alones), other, st, steady_rate, duration, alone, naive, rss,
-                      summaries)
+                      summaries, timeline_rows(st, timeline_s, duration) if timeline_s else [])
     finally:
         app.close()
         env.close()
@@ -682,12 +819,16 @@ def add_arguments(p: argparse.ArgumentParser, *, messages: bool = True) -> None:
     p.add_argument("--rate", type=float, default=None, help="e2e: steady msgs/s (default: half the backlog rate)")
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
                    help=f"e2e: backlog + analyzers-alone rounds per -c, medians reported (default {DEFAULT_ROUNDS})")
+    p.add_argument("--timeline", type=float, default=0.0, metavar="SECONDS",
+                   help="e2e: sample memory, Redis, database size and summaries every SECONDS of the steady "
+                        "phase and report it in slices of that length (a soak: with a long --duration)")
 
 
 def kwargs_from(a: argparse.Namespace, messages: int | None) -> dict:
     """``run()`` keyword arguments from parsed :func:`add_arguments` options."""
     return {"messages": messages or DEFAULT_MESSAGES, "duration": a.duration, "concurrency": a.concurrency,
-            "compare_concurrency": a.compare_concurrency, "naive_messages": a.naive_messages, "rate": a.rate, "rounds": a.rounds}
+            "compare_concurrency": a.compare_concurrency, "naive_messages": a.naive_messages, "rate": a.rate, "rounds": a.rounds,
+            "timeline_s": a.timeline}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ def test_e2e_bench_tiny_run_reports_measured_numbers() -> None:
     # URLs forced unset: the benchmark starts private servers, never the session's Redis
     # (whose test worker would consume the benchmark's events)
     rows = e2e.run(messages=40, duration=5, naive_messages=8, compare_concurrency=False, rounds=2,
-                   settings=Settings(database_url=None, redis_url=None))
+                   settings=Settings(database_url=None, redis_url=None), timeline_s=2)
     by = {r["phase"]: r for r in rows}
 
     # the worker's default -c: one process per core on CPU
@@ -38,6 +38,17 @@ def test_e2e_bench_tiny_run_reports_measured_numbers() -> None:
     assert 0 < steady["p50_ms"] <= steady["p95_ms"] <= steady["p99_ms"] < 60_000
     visible = by["steady: event -> visible (poll)"]
     assert visible["msgs"] == sent and visible["p50_ms"] > 0
+    # --timeline: the 5 s phase in slices of 2 s; every event in exactly one slice, and
+    # what the samples read is real (both workers' processes, Redis, the database)
+    slices = [r for r in rows if r["phase"].startswith("timeline ") and r["phase"].endswith(" s")]
+    assert [r["phase"] for r in slices] == ["timeline 0-2 s", "timeline 2-4 s", "timeline 4-5 s"]
+    assert sum(r["msgs"] for r in slices) == sent
+    assert all(0 < r["p50_ms"] <= r["p95_ms"] for r in slices if r["msgs"])
+    note = slices[0]["note"]
+    found = re.search(r"worker pool RSS max (\d+) MiB .*background pool RSS max (\d+) MiB .*Redis (\d+) MiB, "
+                      r"DB (\d+) MiB; summaries \+0", note)
+    assert found and all(int(x) > 0 for x in found.groups()), note
+    assert "0 failed" in by["timeline: after the drain"]["note"], by["timeline: after the drain"]["note"]
     alert = by["steady: event -> alert"]
     assert alert["msgs"] >= 1 and alert["p50_ms"] > 0  # an explicit insult is in every sample of 3+
 
