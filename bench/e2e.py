@@ -54,8 +54,9 @@ f. **naive**: :mod:`bench.e2e_naive` on the first ``naive_messages`` backlog mes
    same database (its own ``model_version``).
 g. (``--timeline S``, off by default) a **soak** view of phase b: every S seconds the
    memory of each worker's processes, Redis's and the database's size and the summaries
-   written are sampled, and phase b is reported in slices of S seconds (events sent in
-   the slice, their event → row percentiles, what the samples in it read). With
+   written are sampled (every 10 s at most), with the machine's busy share, PostgreSQL's
+   autovacuum workers and checkpoints, and phase b is reported in slices of S seconds
+   (events sent in the slice, their event → row percentiles, what the samples in it read). With
    ``--duration`` above ``summary_min_interval_s`` (30 min) the busy channels' summaries
    run during the phase, so the slices show whether they delay analysis.
 
@@ -110,6 +111,8 @@ POLL_S = 0.1
 #: longest wait for the queues to empty between phases (summaries etc. still running)
 IDLE_TIMEOUT_S = 120.0
 DEFAULT_ROUNDS = 3
+#: ``--timeline``: seconds between samples (slices are the option's length)
+TIMELINE_SAMPLE_S = 10.0
 
 _COUNT_ROWS = "SELECT count(*), max(created_at) FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
 _ROWS = "SELECT message_id, created_at FROM ai_analysis WHERE message_id = ANY(%s) AND model_version <> %s"
@@ -397,7 +400,9 @@ def stack_sampler(env: Env, stack, platform: Platform):
     """``(sample, close)`` for ``--timeline``: ``sample()`` reads what an operator watches
     over a day of live load — RSS of each worker's main process and largest pool process
     (and the pool's pids, so a replaced process shows), Redis's ``used_memory``, the
-    database's size, and the summaries written for the bench's channels."""
+    database's size, the summaries written for the bench's channels, and what may explain
+    a slow slice: the machine's CPU times, PostgreSQL's autovacuum workers at work and its
+    checkpoint count."""
     import psutil
 
     from enrichment_ai.embedded import redis_client
@@ -430,16 +435,34 @@ def stack_sampler(env: Env, stack, platform: Platform):
         out["db_mib"] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / mib
         out["summaries"] = conn.execute("SELECT count(*) FROM conversation_summaries WHERE channel_id = ANY(%s)",
                                         (channels,)).fetchone()[0]
+        out["autovacuum"] = [q for (q,) in conn.execute(
+            "SELECT query FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' AND query <> ''")]
+        out["checkpoints"] = _checkpoints(conn)
+        cpu = psutil.cpu_times()
+        out["cpu_idle_s"], out["cpu_total_s"] = cpu.idle + getattr(cpu, "iowait", 0.0), sum(cpu)
         return out
 
     return sample, conn.close
+
+
+def _checkpoints(conn: psycopg.Connection) -> int | None:
+    """Checkpoints since the server started (PostgreSQL 17+: pg_stat_checkpointer)."""
+    for query in ("SELECT num_timed + num_requested FROM pg_stat_checkpointer",
+                  "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"):
+        try:
+            with conn.transaction():
+                return int(conn.execute(query).fetchone()[0])
+        except psycopg.Error:
+            continue
+    return None
 
 
 def timeline_rows(st: SteadyResult, every_s: float, duration: float) -> list[dict]:
     """``--timeline``: the steady phase cut into ``every_s`` slices by send time; per slice
     the events sent, event → row p50/p95/p99 of those events, and from the samples taken
     in it: the largest pool-process RSS of each worker, Redis and database size at its
-    end, summaries written during it, and whether a pool process was replaced."""
+    end, summaries written and checkpoints taken during it, the machine's busy share, the
+    tables autovacuum was seen working on, and whether a pool process was replaced."""
     slices = max(1, int(-(-duration // every_s)))
     lat: list[list[float]] = [[] for _ in range(slices)]
     sent_n = [0] * slices
@@ -474,16 +497,25 @@ def timeline_rows(st: SteadyResult, every_s: float, duration: float) -> list[dic
             notes.append(f"Redis {end['redis_mib']:.0f} MiB, DB {end['db_mib']:.0f} MiB")
             if begin:
                 notes.append(f"summaries +{end['summaries'] - begin['summaries']}")
+                if end["cpu_total_s"] > begin["cpu_total_s"]:
+                    busy = 1 - (end["cpu_idle_s"] - begin["cpu_idle_s"]) / (end["cpu_total_s"] - begin["cpu_total_s"])
+                    notes.append(f"machine busy {100 * busy:.0f} %")
+                if end["checkpoints"] is not None and begin["checkpoints"] is not None:
+                    notes.append(f"checkpoints +{end['checkpoints'] - begin['checkpoints']}")
                 replaced = [n for n in ("worker", "background")
                             if begin.get(f"{n}_pool_pids") != end.get(f"{n}_pool_pids")]
                 if replaced:
                     notes.append(f"pool process replaced: {', '.join(replaced)}")
+        vacuumed = sorted({q.split()[-1].split(".")[-1] for smp in inside for q in smp["autovacuum"]})
+        if vacuumed:
+            seen = sum(1 for smp in inside if smp["autovacuum"])
+            notes.append(f"autovacuum in {seen} of {len(inside)} samples ({', '.join(vacuumed)})")
         row["note"] = "; ".join(notes)
         rows.append(row)
     if good:
         last = good[-1]
         rows.append({"bench": "e2e", "phase": "timeline: after the drain",
-                     "note": f"{len(good)} samples every {every_s:g}s ({errors} failed); at the last: worker pool "
+                     "note": f"{len(good)} samples ({errors} failed); at the last: worker pool "
                              f"RSS {last.get('worker_pool_mib', 0):.0f} MiB, background pool "
                              f"{last.get('background_pool_mib', 0):.0f} MiB, Redis {last['redis_mib']:.0f} MiB, "
                              f"DB {last['db_mib']:.0f} MiB, {last['summaries']} summaries in all"})
@@ -760,7 +792,7 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 try:
                     st = steady(env, conn, app, platform, texts, steady_rate, duration,
                                 drain_timeout_s=max(60.0, 2 * duration), sampler=sampler,
-                                sample_every_s=timeline_s)
+                                sample_every_s=min(timeline_s, TIMELINE_SAMPLE_S))
                 finally:
                     if close_sampler:
                         close_sampler()

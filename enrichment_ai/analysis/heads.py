@@ -15,7 +15,6 @@ Heads take the L2-normalised mean-pooled embedding as input.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,9 +23,15 @@ from typing import Any
 
 import torch
 
-HEADS_FILE = "heads.safetensors"
-ADAPTER_FILE = "adapter.safetensors"
-CARD_FILE = "card.json"
+# the artifact's files and identity live where a process without torch can read them
+from enrichment_ai.analysis.artifact import (  # noqa: F401 - re-exported
+    ADAPTER_FILE,
+    CARD_FILE,
+    HEADS_FILE,
+    artifact_digest,
+    read_card,
+    write_card,
+)
 
 #: The TweetEval tasks and their label names, in label-id order.
 TASK_LABELS: dict[str, list[str]] = {
@@ -172,35 +177,3 @@ class Heads:
         )
 
 
-def artifact_digest(directory: Path) -> str:
-    """sha256 over what the weight files hold (card and README excluded): the artifact's
-    identity. Canonical — tensors by name (dtype, shape, bytes) and the metadata as sorted
-    JSON — because safetensors writes its metadata map in no fixed order, so the same
-    weights saved twice can differ byte for byte."""
-    from safetensors import safe_open
-
-    h = hashlib.sha256()
-    for name in (HEADS_FILE, ADAPTER_FILE):
-        p = Path(directory) / name
-        if not p.exists():
-            continue
-        h.update(name.encode() + b"\0")
-        with safe_open(str(p), framework="pt") as f:
-            h.update(json.dumps(f.metadata() or {}, sort_keys=True).encode() + b"\0")
-            for key in sorted(f.keys()):
-                t = f.get_tensor(key).contiguous()
-                h.update(f"{key}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
-                h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def read_card(directory: Path) -> dict[str, Any]:
-    """The artifact's ``card.json`` ({} when missing)."""
-    p = Path(directory) / CARD_FILE
-    return json.loads(p.read_text()) if p.exists() else {}
-
-
-def write_card(directory: Path, card: dict[str, Any]) -> None:
-    """Write ``card.json`` (sorted, indented, newline-terminated)."""
-    p = Path(directory) / CARD_FILE
-    p.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

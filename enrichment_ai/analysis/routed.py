@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from enrichment_ai.analysis.heads import read_card
+from enrichment_ai.analysis.artifact import read_card
 from enrichment_ai.analysis.shared import SharedEncoderAnalyzer, SharedResult
 
 if TYPE_CHECKING:  # pragma: no cover

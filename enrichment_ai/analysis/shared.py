@@ -71,7 +71,7 @@ def embedding_id(settings: "Settings") -> str:
 @functools.lru_cache(maxsize=8)
 def _embedding_id(base: str, heads_path: str) -> str:
     """Cached per process: every summary asks, and the digest hashes the artifact's tensors."""
-    from enrichment_ai.analysis.heads import artifact_digest
+    from enrichment_ai.analysis.artifact import artifact_digest
 
     return f"{base}|{artifact_digest(Path(heads_path))[:12]}"
 

@@ -48,6 +48,7 @@ def test_e2e_bench_tiny_run_reports_measured_numbers() -> None:
     found = re.search(r"worker pool RSS max (\d+) MiB .*background pool RSS max (\d+) MiB .*Redis (\d+) MiB, "
                       r"DB (\d+) MiB; summaries \+0", note)
     assert found and all(int(x) > 0 for x in found.groups()), note
+    assert re.search(r"; machine busy \d+ %; checkpoints \+\d+", note), note
     assert "0 failed" in by["timeline: after the drain"]["note"], by["timeline: after the drain"]["note"]
     alert = by["steady: event -> alert"]
     assert alert["msgs"] >= 1 and alert["p50_ms"] > 0  # an explicit insult is in every sample of 3+

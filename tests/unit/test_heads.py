@@ -122,3 +122,61 @@ def test_default_preprocessing_writes_no_field_so_old_artifacts_keep_their_versi
     _heads(0, adapter=False).save(tmp_path)
     with safe_open(str(tmp_path / "heads.safetensors"), framework="pt") as f:
         assert "text_preprocessing" not in f.metadata()
+
+
+def _torch_digest(directory) -> str:
+    """The digest as it was computed through torch until 2026-12-07 (every shipped
+    model_version was named by it): the torch-free one must agree byte for byte."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    h = hashlib.sha256()
+    for name in ("heads.safetensors", "adapter.safetensors"):
+        p = Path(directory) / name
+        if not p.exists():
+            continue
+        h.update(name.encode() + b"\0")
+        with safe_open(str(p), framework="pt") as f:
+            h.update(json.dumps(f.metadata() or {}, sort_keys=True).encode() + b"\0")
+            for key in sorted(f.keys()):
+                t = f.get_tensor(key).contiguous()
+                h.update(f"{key}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+                h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def test_digest_without_torch_equals_the_torch_one_for_every_dtype_and_shape(tmp_path):
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(5)
+    tensors = {"f32": torch.randn(3, 4, generator=g), "f16": torch.randn(5, generator=g).half(),
+               "bf16": torch.randn(2, 3, generator=g).bfloat16(), "f64": torch.randn(2, generator=g).double(),
+               "i64": torch.arange(7), "i8": torch.tensor([-3, 4], dtype=torch.int8),
+               "u8": torch.tensor([1, 255], dtype=torch.uint8), "bool": torch.tensor([True, False]),
+               "empty": torch.zeros(0, 4)}  # (a 0-d tensor: the torch way could not view it as bytes)
+    save_file(tensors, str(tmp_path / "heads.safetensors"), metadata={"b": "2", "a": "1"})
+    save_file({"x": torch.randn(4, 2, generator=g)}, str(tmp_path / "adapter.safetensors"))
+    assert artifact_digest(tmp_path) == _torch_digest(tmp_path)
+    # the shipped artifacts keep their names
+    for shipped in Path(__file__).resolve().parents[2].glob("models/*-heads"):
+        assert artifact_digest(shipped) == _torch_digest(shipped), shipped
+
+
+def test_a_summary_needs_no_torch_to_name_the_stored_vectors():
+    """A background worker asks for the embedding spaces on every summary; with the
+    vectors stored it never runs a model, so naming them must not import torch
+    (it cost the background pool process ~250 MB and ~3 s of CPU)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from enrichment_ai import summaries; from enrichment_ai.config import Settings; "
+            "ids = summaries._embedding_ids(Settings()); "
+            "assert all('|' in i for i in ids), ids; "
+            "print(sorted(m for m in ('torch', 'transformers', 'spacy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
