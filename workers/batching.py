@@ -470,6 +470,8 @@ class BatchTask(Task):
                     getattr(self, "_held_tags", set()).discard(self.delivery_tag(r))
             finally:  # parked copies and the buffer must move on whatever happened above
                 self._settled(pool, keys)
+                if status == "done":
+                    self._clear_pending(keys)
                 outcome = getattr(self, "_on_outcome", None)
                 if outcome is not None:
                     outcome(status)
@@ -486,6 +488,21 @@ class BatchTask(Task):
                 outcome("lost")
 
         pool.apply_async(run_batch_in_pool, (self, events), callback=on_return, error_callback=on_error)
+
+    def _clear_pending(self, keys: list[str]) -> None:
+        """A batch committed and its events are acked: their pending markers are stale.
+        Cleared for the keys no other copy here holds (a copy parked behind this batch
+        was just dispatched by :meth:`_settled` and still needs its marker); a Redis
+        error leaves them to their TTL."""
+        inflight = getattr(self, "_inflight", None) or {}
+        done = [k for k in set(keys) if inflight.get(k, 0) <= 0]
+        client = self.markers_redis() if done else None
+        if client is None:
+            return
+        try:
+            markers.clear_pending(client, done)
+        except Exception as exc:  # noqa: BLE001 - they expire with their TTL
+            log.warning("%s: could not clear %d pending markers: %r", self.name, len(done), exc)
 
     def _settled(self, pool, keys: list[str]) -> None:
         """A batch holding ``keys`` is done with them; dispatch copies parked meanwhile."""

@@ -172,3 +172,17 @@ def test_beat_tasks_run_on_the_worker(celery_worker, producer, factory, conn, re
                  and "succeeded" in celery_worker.log().split(f"Task enrichment.{n}[")[-1].split("\n")[0],
                  60, f"{name} to succeed")
     wait_drained(redis, "cpu")
+
+
+def test_pending_markers_are_cleared_once_the_rows_commit(celery_worker, producer, factory, conn, redis):
+    """A marker says "on its way"; left to its TTL (an hour) a live stream kept an hour of
+    them in Redis. Once the batch committed and was acked they are deleted."""
+    from workers import markers
+    from workers.tasks import enqueue_analyses
+
+    ids = [factory.message(content=f"Marker check number {i}, nothing to see here.") for i in range(5)]
+    enqueue_analyses(producer, ids)  # marks each pending, then sends
+    wait_analysed(conn, ids)
+    wait_drained(redis, "cpu")
+    wait_for(lambda: not markers.pending(redis, ids), 10, "the committed messages' pending markers to be cleared")
+    assert not markers.pending(redis, ids)
