@@ -4,6 +4,7 @@ unacknowledged), never on sleeps alone."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -180,8 +181,10 @@ def test_pending_markers_are_cleared_once_the_rows_commit(celery_worker, produce
     from workers import markers
     from workers.tasks import enqueue_analyses
 
-    ids = [factory.message(content=f"Marker check number {i}, nothing to see here.") for i in range(5)]
-    enqueue_analyses(producer, ids)  # marks each pending, then sends
+    ids = [factory.message(content=f"Marker check number {i}, nothing to see here.") for i in range(20)]
+    for mid in ids:  # a trickle: batches of one, some done before the consumer's 50 ms marking
+        enqueue_analyses(producer, [mid])  # marks it pending, then sends
+        time.sleep(0.05)
     wait_analysed(conn, ids)
     wait_drained(redis, "cpu")
     wait_for(lambda: not markers.pending(redis, ids), 10, "the committed messages' pending markers to be cleared")
