@@ -500,17 +500,17 @@ class BatchTask(Task):
         a soak's events kept an hour's marker so)."""
         unmarked = getattr(self, "_unmarked", None)
         if unmarked:
-            done = {id(r) for r in reqs}
-            unmarked[:] = [r for r in unmarked if id(r) not in done]
+            ours = {id(r) for r in reqs}
+            unmarked[:] = [r for r in unmarked if id(r) not in ours]
         inflight = getattr(self, "_inflight", None) or {}
-        done = [k for k in set(keys) if inflight.get(k, 0) <= 0]
-        client = self.markers_redis() if done else None
+        stale = [k for k in set(keys) if inflight.get(k, 0) <= 0]
+        client = self.markers_redis() if stale else None
         if client is None:
             return
         try:
-            markers.clear_pending(client, done)
+            markers.clear_pending(client, stale)
         except Exception as exc:  # noqa: BLE001 - they expire with their TTL
-            log.warning("%s: could not clear %d pending markers: %r", self.name, len(done), exc)
+            log.warning("%s: could not clear %d pending markers: %r", self.name, len(stale), exc)
 
     def _settled(self, pool, keys: list[str]) -> None:
         """A batch holding ``keys`` is done with them; dispatch copies parked meanwhile."""
