@@ -122,6 +122,7 @@ class SharedEncoderAnalyzer:
             load_lora_state_dict(encoder.model, {k: v.to(encoder.device) for k, v in heads.adapter.items()})
             merge_lora(encoder.model)  # inference only: one matmul per layer, not three
             encoder.model.to(encoder.device).eval()
+        encoder.cast_for_inference()
         self.encoder, self.heads = encoder, heads
         self.coverage = card.get("coverage") or None
         # instance attribute over the class default ({"en"}): every language the artifact covers

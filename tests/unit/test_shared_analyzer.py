@@ -103,3 +103,53 @@ def test_custom_server_topics(analyzer):
     assert scores[0, 0] > scores[0, 1] and scores[1, 1] > scores[1, 0]
     out = analyzer.analyze(["my sourdough bread recipe finally worked"], custom_topics=topics)
     assert set(out[0].topics) <= {"cooking", "raids"}
+
+
+def _file_backed_ranges(suffix: str) -> list[tuple[int, int]]:
+    """Address ranges of this process's mappings of files ending in ``suffix``."""
+    ranges = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and parts[5].endswith(suffix):
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                ranges.append((lo, hi))
+    return ranges
+
+
+def test_bf16_inference_casts_linear_weights_once_with_the_same_outputs(monkeypatch):
+    """Under bf16 the Linear weights are kept in bf16 (autocast cast them on every batch,
+    and every pass for the merged adapter's frozen layers): the same scores to the bit,
+    and no weight left a view of the checkpoint's mmap (which would keep its fp32 pages)."""
+    import torch
+
+    from enrichment_ai.analysis.encoder import Encoder
+    from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
+
+    texts = ["you are awful", "i love this so much!!", "Das Spiel war gestern wirklich gut 🎉", "ok"]
+    settings = Settings(device="cpu", encoder_precision="bf16")
+    cast = SharedEncoderAnalyzer(settings).load()
+    model = cast.encoder.model
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linear and all(p.dtype == torch.bfloat16 for m in linear for p in m.parameters())
+    others = [p for n, p in model.named_parameters() if p.dtype != torch.bfloat16]
+    assert others and all(p.dtype == torch.float32 for p in others)  # LayerNorms, position table
+    mapped = _file_backed_ranges(".safetensors")
+    assert not [n for n, p in model.named_parameters()
+                if any(lo <= p.data_ptr() < hi for lo, hi in mapped)]
+
+    monkeypatch.setattr(Encoder, "cast_for_inference", lambda self: 0)
+    autocast = SharedEncoderAnalyzer(settings).load()
+    assert all(m.weight.dtype == torch.float32 for m in autocast.encoder.model.modules()
+               if isinstance(m, torch.nn.Linear))
+    assert cast.analyze(texts) == autocast.analyze(texts)
+
+
+def test_fp32_inference_leaves_the_weights_alone():
+    import torch
+
+    from enrichment_ai.analysis.encoder import Encoder
+
+    enc = Encoder(Settings(device="cpu", encoder_precision="fp32")).load()
+    assert enc.cast_for_inference() == 0
+    assert all(p.dtype == torch.float32 for p in enc.model.parameters())
