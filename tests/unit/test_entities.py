@@ -101,6 +101,39 @@ def test_one_pipe_call_per_language_with_batch_size(spacy_entities, monkeypatch)
     assert sorted(calls) == [("en", 1, spacy_entities.batch_size), ("fr", 2, spacy_entities.batch_size)]
 
 
+def test_a_stream_of_new_words_does_not_grow_the_vocab_without_bound(spacy_entities, monkeypatch):
+    """Every unseen token used to stay in the pipeline's StringStore for the life of the
+    process (a live stream's pool processes grew without bound); a spaCy memory zone now
+    spans at most ZONE_TEXTS texts and frees what they added, and the entities read
+    inside a zone outlive it."""
+    import random
+    import string
+
+    from enrichment_ai.analysis import entities
+
+    monkeypatch.setattr(entities, "ZONE_TEXTS", 48)  # an English zone spans three batches of 16
+    rnd = random.Random(7)
+
+    def word() -> str:
+        return "".join(rnd.choice(string.ascii_lowercase) for _ in range(8))
+
+    nlp = spacy_entities._nlps["en"]
+    base, counts, kept = len(nlp.vocab.strings), [], []
+    for _ in range(12):  # ~7 new strings per text: ~1,300 in all without zones
+        texts = [f"{word()} {word()} met Barack Obama in Paris, see https://x.io/{word()} @{word()}"
+                 for _ in range(16)]
+        got = spacy_entities.extract(texts + [word() + " ! Jean Dupont habite à Lyon."], ["en"] * 16 + ["fr"])
+        kept.append((texts, got))
+        counts.append(len(nlp.vocab.strings) - base)
+    step = max(b - a for a, b in zip([0, *counts], counts))  # what one batch adds
+    assert max(counts) < 4 * step, counts  # one zone's three batches (+ a zone open before), never twelve
+    assert any(b < a for a, b in zip(counts, counts[1:])), counts  # a zone closed and freed its strings
+    for texts, got in kept:  # read before their zones closed, still right after
+        assert all(Entity("Paris", "GPE", t.index("Paris"), t.index("Paris") + 5) in ents
+                   for t, ents in zip(texts, got))
+        assert "Lyon" in {e.text for e in got[-1]}
+
+
 def test_pipeline_language_is_checked(analysis_settings):
     from enrichment_ai.analysis.entities import SpacyEntities
 
