@@ -16,8 +16,10 @@ decodes the events and handles acks/retries around it):
    reason, which is stored like any other row);
 4. ONE transaction: bulk ``upsert_analyses`` + ``record_skips`` + the message
    embeddings of the encoder pass (``message_embeddings``, read by summaries);
-5. after the commit: moderation alerts, and the channels now due a summary that have
-   none pending (``summaries.claim_due``: at most one pending summary per channel).
+5. after the commit: moderation alerts — also for redelivered messages whose rows were
+   committed by a run that failed before its alerts went out (:func:`_republish_alerts`)
+   — and the channels now due a summary that have none pending (``summaries.claim_due``:
+   at most one pending summary per channel).
 
 Every analysis row records the batch it came from in ``details["batch"]``
 (``{"id", "size"}``), an honest trace of how events were grouped.
@@ -166,9 +168,14 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
     outcome.analysed = rows
     outcome.skipped.extend((str(mid), reason) for mid, reason in skips)
 
+    if outcome.already and redis is not None:
+        outcome.alerts = _republish_alerts(conn, redis, [messages[m] for m in outcome.already],
+                                           enricher.model_version, settings)
     if rows:
-        outcome.alerts = _publish_alerts(conn, redis, rows, settings)
+        outcome.alerts += _publish_alerts(conn, redis, rows, settings)
+    if rows or outcome.already:
         outcome.timings["alerts"] = clock.lap()
+    if rows:
         outcome.due_channels = _channels_due(conn, redis, {m.channel_id for m in live}, settings)
         outcome.timings["summaries_due"] = clock.lap()
     outcome.timings["total"] = clock.total()
@@ -183,6 +190,29 @@ def _publish_alerts(conn, redis, rows, settings: Settings) -> int:
     if redis is None:
         return 0
     return int(alerts.publish(redis, conn, rows, settings) or 0)
+
+
+#: How recent a stored row must be for a redelivery to publish its alert (below the alert
+#: dedup keys' 30-day TTL, so a published alert's key is still there to stop a second).
+REPUBLISH_WITHIN_S = 24 * 3600
+
+
+def _republish_alerts(conn, redis, redelivered: list[Message], model_version: str, settings: Settings) -> int:
+    """Alerts of redelivered messages whose rows were already committed.
+
+    A batch can commit its rows and then fail before its alerts are out (Redis dropped,
+    the process killed): its redelivery finds the rows, rightly does not recompute them —
+    and so never published their alerts; a moderator never heard of the message. The
+    alert is published from the stored row instead. Once only: the dedup key
+    (``alerts.DEDUP_KEY``) of an alert that did go out stops a second. Rows written more
+    than :data:`REPUBLISH_WITHIN_S` ago are left alone: a message re-enqueued weeks later
+    is history, not news for a moderator."""
+    from enrichment_ai.db import store
+
+    stored = store.stored_analyses(conn, [m.id for m in redelivered], model_version,
+                                   written_within_s=REPUBLISH_WITHIN_S)
+    pairs = [(m, stored[m.id]) for m in redelivered if m.id in stored]
+    return _publish_alerts(conn, redis, pairs, settings) if pairs else 0
 
 
 def _store_embeddings(conn, enricher, rows) -> None:

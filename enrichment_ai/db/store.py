@@ -257,6 +257,43 @@ def analysis_state(conn: psycopg.Connection, ids: Iterable[UUID], model_version:
         return state
 
 
+_STORED_SQL = """
+SELECT message_id, language_code, language_confidence, sentiment_score, sentiment_label,
+       toxicity_score, scores, details, skip_reason
+FROM ai_analysis
+WHERE message_id = ANY(%(ids)s) AND model_version = %(version)s
+  AND updated_at > now() - make_interval(secs => %(within)s)
+"""
+
+
+def stored_analyses(conn: psycopg.Connection, ids: Iterable[UUID], model_version: str, *,
+                    written_within_s: float) -> dict[UUID, Analysis]:
+    """The ``ai_analysis`` rows of ``ids`` for ``model_version`` last written within
+    ``written_within_s`` seconds, as :class:`Analysis` (what an alert needs: the exact
+    scores from ``scores["final"]``, the heads' probabilities, ``details``; topics and
+    entities are left out). Ids without such a row are absent."""
+    wanted = list(dict.fromkeys(_uuid(i) for i in ids))
+    if not wanted:
+        return {}
+    out: dict[UUID, Analysis] = {}
+    params = {"ids": wanted, "version": model_version, "within": float(written_within_s)}
+    with conn.transaction():
+        rows = conn.execute(_STORED_SQL, params).fetchall()
+    for mid, lang, lang_conf, sentiment, label, toxicity, scores, details, skip in rows:
+        scores = dict(scores or {})
+        final = scores.pop("final", None) or {}
+        exact = {k: final.get(k, v) for k, v in (("sentiment", sentiment), ("toxicity", toxicity))}
+        out[mid] = Analysis(
+            lang or "und", float(lang_conf or 0.0),
+            sentiment=None if exact["sentiment"] is None else float(exact["sentiment"]),
+            sentiment_label=label,
+            toxicity=None if exact["toxicity"] is None else float(exact["toxicity"]),
+            scores=scores, model_version=model_version, skipped=skip is not None, reason=skip,
+            details=dict(details or {}),
+        )
+    return out
+
+
 _MISSING_SQL = """
 SELECT m.id
 FROM messages m

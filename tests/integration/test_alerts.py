@@ -104,3 +104,79 @@ def test_alert_follows_the_score_as_stored(r, conn, factory, server, settings):
              make(factory, s, c, u, "Stored at 0.79. You are a fool", 0.7949)]
     assert alerts.publish(r, conn, batch, settings) == 1
     assert [f["message_id"] for _, f in alerts.read(r, s)] == [str(batch[0][0].id)]
+
+
+class _ToxicEnricher:
+    """The enricher contract of process.analyze_batch with a fixed verdict: this test is
+    about what happens around the models (commit, alert, redelivery), not the models."""
+
+    model_version = "test.redelivery.v1"
+    embedding_model = "none"
+
+    def enrich_batch(self, texts, hints=None, strict=None):
+        return [Analysis("en", 0.99, sentiment=-0.9, toxicity=tox, model_version=self.model_version,
+                         scores={"toxicity": {"toxic": tox}, "offensive": {"offensive": tox}},
+                         details={"toxicity_span": {"text": t.split(". ")[-1], "start": 0, "end": 1}})
+                for t in texts for tox in [0.9349 if "idiot" in t else 0.02]]
+
+
+class _RedisDownAtPublish:
+    """A Redis client whose scripts fail: the connection dropped between the commit and
+    the alert."""
+
+    def register_script(self, _source):
+        import redis
+
+        def fail(**_kw):
+            raise redis.ConnectionError("connection reset (test)")
+
+        return fail
+
+
+def test_an_alert_lost_to_a_failure_after_the_commit_is_published_by_the_redelivery(r, conn, factory, server, settings):
+    """The batch committed its rows and then failed to publish (Redis dropped): the
+    redelivered batch finds the rows already there and does not recompute them — and must
+    still publish their alerts, once, or the moderator never hears of the message."""
+    from enrichment_ai import process
+    from enrichment_ai.db import store
+
+    s, c, u = server
+    toxic = factory.message(c, u, "Nice try. You are a worthless idiot")
+    calm = factory.message(c, u, "thanks, see you tomorrow")
+    enricher = _ToxicEnricher()
+    import redis
+
+    with pytest.raises(redis.ConnectionError):
+        process.analyze_batch(conn, enricher, [toxic, calm], settings, redis=_RedisDownAtPublish())
+    assert store.analysis_state(conn, [toxic, calm], enricher.model_version) == {
+        toxic: store.ANALYSED, calm: store.ANALYSED}  # committed before the failure
+    assert alerts.read(r, s) == []
+
+    again = process.analyze_batch(conn, enricher, [toxic, calm], settings, redis=r)  # the redelivery
+    assert sorted(again.already) == sorted([toxic, calm]) and not again.analysed
+    assert again.alerts == 1
+    (_, f), = alerts.read(r, s)
+    assert f["message_id"] == str(toxic) and f["toxicity"] == "0.9349"  # the exact score, not the column's 0.93
+    assert f["model_version"] == enricher.model_version and f["sentence"] == "You are a worthless idiot"
+    assert "offensive" in f["scores"] and f["channel_id"] == str(c)
+
+    third = process.analyze_batch(conn, enricher, [toxic, calm], settings, redis=r)  # once, not twice
+    assert third.alerts == 0 and len(alerts.read(r, s)) == 1
+
+
+def test_a_redelivery_long_after_the_row_was_written_does_not_alert(r, conn, factory, server, settings):
+    """A message re-enqueued (not forced) a day after its row was written is history: its
+    alert, if it was lost then, is not published now (and a published one's dedup key
+    may have expired by the time anyone re-enqueues it)."""
+    from enrichment_ai import process
+
+    s, c, u = server
+    toxic = factory.message(c, u, "Old news. You are an idiot")
+    enricher = _ToxicEnricher()
+    import redis
+
+    with pytest.raises(redis.ConnectionError):
+        process.analyze_batch(conn, enricher, [toxic], settings, redis=_RedisDownAtPublish())
+    conn.execute("UPDATE ai_analysis SET updated_at = now() - interval '25 hours' WHERE message_id = %s", (toxic,))
+    assert process.analyze_batch(conn, enricher, [toxic], settings, redis=r).alerts == 0
+    assert alerts.read(r, s) == []
