@@ -49,7 +49,11 @@ TEXTS = ("Message {i}: the release went out and everyone is happy about it.",
          "Message {i}: the server was down again this morning, so annoying.",
          "Message {i}: thanks for the help yesterday, you are the best!",
          "Message {i}: meeting moved to Thursday at 3pm in Berlin.",
-         "Message {i}: ce soir on joue ensemble sur le serveur ?")
+         "Message {i}: ce soir on joue ensemble sur le serveur ?",
+         "Message {i}: fuck you, you stupid worthless piece of shit")
+#: the chaos server's alert threshold: the insult above scores ~0.55 (the calibrated
+#: English toxicity: docs/models.md), every other text under 0.1
+ALERT_THRESHOLD = 0.4
 
 
 def _count(pattern: str, text: str) -> int:
@@ -70,6 +74,7 @@ class Rig:
         self.background: Child | None = None
         self.beat: Child | None = None
         self.worker_kills = 0
+        self.server_ids: list[uuid.UUID] = []  # one per messages() call, for the alert streams
         self.worker_crashes = 0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -165,6 +170,9 @@ class Rig:
                               "SELECT u, 'u' || left(u::text, 8), u::text || '@x.test', 'x' FROM unnest(%s::uuid[]) u",
                               (users,))
             self.conn.execute("INSERT INTO servers (id, name, owner_id) VALUES (%s, 'chaos', %s)", (server, users[0]))
+            self.conn.execute("INSERT INTO server_enrichment_settings (server_id, toxicity_threshold) VALUES (%s, %s)",
+                              (server, ALERT_THRESHOLD))
+            self.server_ids.append(server)
             self.conn.execute("INSERT INTO channels (id, server_id, type, name) "
                               "SELECT c, %s, 0, 'ch' FROM unnest(%s::uuid[]) c", (server, chans))
             ids = [uuid.uuid4() for _ in range(n)]
@@ -276,6 +284,19 @@ class Rig:
             return {"unreadable": repr(exc)}
         return dict(out)
 
+    def alert_counts(self, wanted: set) -> dict:
+        """message id -> entries in the chaos servers' alert streams (of ``wanted``)."""
+        from enrichment_ai.alerts import stream_key
+
+        out: dict = {}
+        for sid in self.server_ids:
+            for _, fields in self.redis.xrange(stream_key(sid), "-", "+"):
+                raw = fields.get(b"message_id") or fields.get("message_id")
+                mid = uuid.UUID(raw.decode() if isinstance(raw, bytes) else raw)
+                if mid in wanted:
+                    out[mid] = out.get(mid, 0) + 1
+        return out
+
     def _query(self, sql: str, params: tuple) -> tuple:
         for _ in range(100):
             try:
@@ -318,8 +339,14 @@ class Rig:
         skipped = self._query("SELECT count(*) FROM analysis_skips WHERE message_id = ANY(%s)", (ids,))[0]
         quarantined = self._query("SELECT array_agg(message_id) FROM analysis_skips "
                                   "WHERE message_id = ANY(%s) AND reason = 'worker_lost'", (ids,))[0] or []
+        flagged = self._query("SELECT array_agg(message_id) FROM ai_analysis WHERE message_id = ANY(%s) "
+                              "AND toxicity_score >= %s", (ids, ALERT_THRESHOLD))[0] or []
+        alerted = self.alert_counts(set(ids))
         log = self.log()[log_from:]
         return {
+            "flagged": len(flagged),
+            "alerts_missing": sum(1 for m in flagged if not alerted.get(m)),
+            "alerts_duplicate": sum(n - 1 for n in alerted.values() if n > 1),
             "lost": len(ids) - self.done(ids),
             "duplicates": rows - distinct,
             "extra": int(extra), "reanalysed": int(reanalysed), "max": int(most),
@@ -386,6 +413,8 @@ def scenario(rig: Rig, name: str, n: int, timeout_s: float) -> dict[str, Any]:
         "extra analyses (re-analysed, max)": f"{f['extra']} ({f['reanalysed']}, max {f['max']})",
         "acked w/o recompute": f["acked_no_recompute"],
         "lost": f["lost"], "duplicates": f["duplicates"],
+        "alerts (missing, duplicate)": f"{f['flagged'] - f['alerts_missing']}/{f['flagged']} "
+                                       f"({f['alerts_missing']}, {f['alerts_duplicate']})",
         "process deaths": f["deaths"] + rig.worker_kills,
         "quarantined": f"{len(f['quarantined'])}" + (f" ({len(innocent_quarantined)} innocent)" if poison or f["quarantined"] else ""),
         "failed batches": f["failed_batches"], "sweep re-enqueued": f["sweeps_reenqueued"],

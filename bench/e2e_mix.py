@@ -52,8 +52,10 @@ CHAT: tuple[str, ...] = (
     "pushed a fix, should be live in 10 min",
 )
 
-#: explicit insults placed at a fixed spacing; the shipped model scores each above the
-#: default alert threshold (0.8): 0.88, 0.84, 0.82
+#: explicit insults placed at a fixed spacing, so alerts fire in any sample. The English
+#: toxicity calibrated to TweetEval's labels (docs/models.md, Platt + tanh) scores them
+#: 0.80, 0.55, 0.68 (2026-12-07, fp32): only the first reaches the default 0.8 threshold
+#: (0.88, 0.84, 0.82 under the calibration they were chosen with)
 EXPLICIT: tuple[str, ...] = (
     "Shut up, you're a disgusting moron and your mother should be ashamed of you.",
     "fuck you, you stupid worthless piece of shit",
