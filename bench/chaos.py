@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
+from bench.e2e import alert_times
 from enrichment_ai.cli.stack import Child, service_env, spawn
 from workers.context import pool_has_models
 from enrichment_ai.config import Settings
@@ -284,19 +285,6 @@ class Rig:
             return {"unreadable": repr(exc)}
         return dict(out)
 
-    def alert_counts(self, wanted: set) -> dict:
-        """message id -> entries in the chaos servers' alert streams (of ``wanted``)."""
-        from enrichment_ai.alerts import stream_key
-
-        out: dict = {}
-        for sid in self.server_ids:
-            for _, fields in self.redis.xrange(stream_key(sid), "-", "+"):
-                raw = fields.get(b"message_id") or fields.get("message_id")
-                mid = uuid.UUID(raw.decode() if isinstance(raw, bytes) else raw)
-                if mid in wanted:
-                    out[mid] = out.get(mid, 0) + 1
-        return out
-
     def _query(self, sql: str, params: tuple) -> tuple:
         for _ in range(100):
             try:
@@ -341,7 +329,7 @@ class Rig:
                                   "WHERE message_id = ANY(%s) AND reason = 'worker_lost'", (ids,))[0] or []
         flagged = self._query("SELECT array_agg(message_id) FROM ai_analysis WHERE message_id = ANY(%s) "
                               "AND toxicity_score >= %s", (ids, ALERT_THRESHOLD))[0] or []
-        alerted = self.alert_counts(set(ids))
+        alerted = {m: len(t) for m, t in alert_times(self.redis, self.server_ids, set(ids)).items()}
         log = self.log()[log_from:]
         return {
             "flagged": len(flagged),

@@ -522,24 +522,31 @@ def timeline_rows(st: SteadyResult, every_s: float, duration: float) -> list[dic
     return rows
 
 
+def alert_times(client, server_ids: Sequence[UUID], wanted: set[UUID]) -> dict[UUID, list[float]]:
+    """message id -> times (stream id ms, in order) of every alert entry of ``wanted``
+    messages in the servers' streams (``make chaos`` counts them: one per message)."""
+    from enrichment_ai.alerts import stream_key
+
+    out: dict[UUID, list[float]] = {}
+    for sid in server_ids:
+        for entry_id, fields in client.xrange(stream_key(sid), "-", "+"):
+            eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            raw = fields.get(b"message_id") or fields.get("message_id")
+            mid = UUID(raw.decode() if isinstance(raw, bytes) else raw)
+            if mid in wanted:
+                out.setdefault(mid, []).append(int(eid.split("-")[0]) / 1000.0)
+    return out
+
+
 def read_alerts(redis_url: str, server_ids: Sequence[UUID], wanted: set[UUID]) -> dict[UUID, float]:
     """message id -> time of its first alert entry (stream id ms) for ``wanted`` messages."""
-    from enrichment_ai.alerts import stream_key
     from enrichment_ai.embedded import redis_client
 
     client = redis_client(redis_url)
-    out: dict[UUID, float] = {}
     try:
-        for sid in server_ids:
-            for entry_id, fields in client.xrange(stream_key(sid), "-", "+"):
-                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                raw = fields.get(b"message_id") or fields.get("message_id")
-                mid = UUID(raw.decode() if isinstance(raw, bytes) else raw)
-                if mid in wanted:
-                    out.setdefault(mid, int(eid.split("-")[0]) / 1000.0)
+        return {mid: times[0] for mid, times in alert_times(client, server_ids, wanted).items()}
     finally:
         client.close()
-    return out
 
 
 _DUE = re.compile(r"(\d+) channels due a summary")

@@ -17,7 +17,7 @@ decodes the events and handles acks/retries around it):
 4. ONE transaction: bulk ``upsert_analyses`` + ``record_skips`` + the message
    embeddings of the encoder pass (``message_embeddings``, read by summaries);
 5. after the commit: moderation alerts — also for redelivered messages whose rows were
-   committed by a run that failed before its alerts went out (:func:`_republish_alerts`)
+   committed by a run that failed before its alerts went out (:func:`_stored_rows`)
    — and the channels now due a summary that have none pending (``summaries.claim_due``:
    at most one pending summary per channel).
 
@@ -168,12 +168,10 @@ def analyze_batch(conn, enricher, raw_ids: Sequence[Any], settings: Settings, *,
     outcome.analysed = rows
     outcome.skipped.extend((str(mid), reason) for mid, reason in skips)
 
-    if outcome.already and redis is not None:
-        outcome.alerts = _republish_alerts(conn, redis, [messages[m] for m in outcome.already],
-                                           enricher.model_version, settings)
-    if rows:
-        outcome.alerts += _publish_alerts(conn, redis, rows, settings)
     if rows or outcome.already:
+        redelivered = (_stored_rows(conn, [messages[m] for m in outcome.already], enricher.model_version)
+                       if outcome.already and redis is not None else [])
+        outcome.alerts = _publish_alerts(conn, redis, rows + redelivered, settings)
         outcome.timings["alerts"] = clock.lap()
     if rows:
         outcome.due_channels = _channels_due(conn, redis, {m.channel_id for m in live}, settings)
@@ -197,8 +195,8 @@ def _publish_alerts(conn, redis, rows, settings: Settings) -> int:
 REPUBLISH_WITHIN_S = 24 * 3600
 
 
-def _republish_alerts(conn, redis, redelivered: list[Message], model_version: str, settings: Settings) -> int:
-    """Alerts of redelivered messages whose rows were already committed.
+def _stored_rows(conn, redelivered: list[Message], model_version: str) -> list[tuple[Message, Analysis]]:
+    """Redelivered messages with their committed rows, for their alerts.
 
     A batch can commit its rows and then fail before its alerts are out (Redis dropped,
     the process killed): its redelivery finds the rows, rightly does not recompute them —
@@ -211,8 +209,7 @@ def _republish_alerts(conn, redis, redelivered: list[Message], model_version: st
 
     stored = store.stored_analyses(conn, [m.id for m in redelivered], model_version,
                                    written_within_s=REPUBLISH_WITHIN_S)
-    pairs = [(m, stored[m.id]) for m in redelivered if m.id in stored]
-    return _publish_alerts(conn, redis, pairs, settings) if pairs else 0
+    return [(m, stored[m.id]) for m in redelivered if m.id in stored]
 
 
 def _store_embeddings(conn, enricher, rows) -> None:
