@@ -53,9 +53,9 @@ CHAT: tuple[str, ...] = (
 )
 
 #: explicit insults placed at a fixed spacing, so alerts fire in any sample. The English
-#: toxicity calibrated to TweetEval's labels (docs/models.md, Platt + tanh) scores them
-#: 0.80, 0.55, 0.68 (2026-12-07, fp32): only the first reaches the default 0.8 threshold
-#: (0.88, 0.84, 0.82 under the calibration they were chosen with)
+#: toxicity, calibrated on the offensive sets since 2026-12-07 (docs/models.md, "Toxicity: one
+#: definition"), scores them 0.96, 1.00, 0.98 (bf16): all over the default 0.8 threshold
+#: (0.80, 0.55, 0.68 under the offensive + hate calibration before it)
 EXPLICIT: tuple[str, ...] = (
     "Shut up, you're a disgusting moron and your mother should be ashamed of you.",
     "fuck you, you stupid worthless piece of shit",

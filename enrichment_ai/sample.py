@@ -34,9 +34,11 @@ USERS = [
     ("dmitri", "Dmitri", False), ("grimlock", "grimlock", False), ("priya", "Priya", False),
     ("sam", "Sam (mod)", False), ("helperbot", "HelperBot", True),
 ]
-# key, name, owner, members, toxicity threshold (None = default)
+# key, name, owner, members, toxicity threshold (None = default). Pixel Forge is a gaming
+# server where trash talk is fine: 0.9, the model card's setting for communities that allow
+# swearing (explicit insults still pass it; "this raid plan is garbage" does not)
 SERVERS = [
-    ("pixel", "Pixel Forge", "alice", ["alice", "bob", "grimlock", "priya", "sam", "helperbot", "jonas"], 0.7),
+    ("pixel", "Pixel Forge", "alice", ["alice", "bob", "grimlock", "priya", "sam", "helperbot", "jonas"], 0.9),
     ("polyglot", "Café Polyglotte", "marie", ["marie", "carlos", "jonas", "yuki", "dmitri", "alice", "sam", "grimlock"], None),
     ("oss", "Open Source Guild", "priya", ["priya", "bob", "alice", "dmitri"], None),
 ]

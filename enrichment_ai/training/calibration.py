@@ -1,8 +1,9 @@
 """Toxicity calibration: P(toxic) from the offensive and hate heads' log-odds.
 
-``z_off``/``z_hate`` are the two heads' log-odds; "toxic" = offensive (offensive sets) or
-hateful (hate set). Two calibrators, both stored as one coefficient vector
-(``Heads.toxicity_calibration``):
+``z_off``/``z_hate`` are the two heads' log-odds; "toxic" = offensive as the offensive sets
+label it (:data:`TOXICITY_TASKS`: TweetEval/OLID in English, GermEval 2018 and ToLD-Br
+beyond): insults, threats, abuse, hate and profanity. Two calibrators, both stored as one
+coefficient vector (``Heads.toxicity_calibration``):
 
 - ``platt`` (3 numbers, every artifact fitted before the tanh calibrator): sigmoid(a*z_off + b*z_hate + c);
 - ``platt+tanh`` (7 numbers, what :func:`fit_toxicity_calibration` fits now):
@@ -35,6 +36,18 @@ import numpy as np
 from enrichment_ai.training.metrics import brier, expected_calibration_error
 
 
+#: the TweetEval sets whose label the calibrated toxicity is the probability of. Not the hate
+#: set: until 2026-12-07 it was pooled in ("toxic = offensive or hateful"), but its label is
+#: hate against immigrants and women, so its negatives are full of profane personal insults
+#: labelled 0. The pooled fit let the offensive log-odds in almost only through a saturating
+#: tanh(z_off/2) (weight 0.87; 0.06 on z_off, 0.35 on z_hate), so no offensive evidence could
+#: lift a message the hate head calls unhateful much past 0.55: per source it was
+#: under-confident on OLID by ~10 points from 0.4 to 0.7 and over-confident on HatEval by as
+#: much, its recall at the 0.8 alert threshold was 3 % of OLID's offensive tweets, and
+#: "go kill yourself loser" scored 0.61 where a German insult (GermEval-calibrated) scores
+#: 0.93 (docs/models.md, "Toxicity: one definition"). The hate head stays an input of the
+#: calibrator and a score of its own.
+TOXICITY_TASKS: tuple[str, ...] = ("offensive",)
 #: coefficient count -> calibrator name (the vector's length says which one an artifact holds)
 METHODS = {3: "platt", 7: "platt+tanh"}
 DEFAULT_METHOD = "platt+tanh"
@@ -145,7 +158,7 @@ def fit_toxicity_calibration(z: Candidates, y: np.ndarray, *, folds: int = 5, se
     raw = 1 / (1 + np.exp(-np.maximum(whole[:, 0], whole[:, 1])))  # uncalibrated: max of the two heads
     coef = _fit(z, y, method)
     report = {
-        "method": f"{method} on [z_offensive, z_hate], {folds}-fold cross-fitted on val (offensive+hate)"
+        "method": f"{method} on [z_offensive, z_hate], {folds}-fold cross-fitted on val (offensive)"
                   + ("" if len(_rows(z)[0]) == len(y) else "; fitted on the max over each message and its sentences"),
         "n": int(len(y)),
         "ece": expected_calibration_error(y, oof),

@@ -62,7 +62,8 @@ def render(card: dict) -> str:
              if n_cal == 3 else
              "`toxicity = sigmoid(w · [z_off, z_hate, tanh(z_off/2), tanh(z_hate/2), tanh(z_off), tanh(z_hate)] + c)`,"
              " w ≥ 0 (z = the heads' log-odds; monotone in both), fitted on TweetEval val"),
-            "(offensive + hate tweets; toxic = offensive or hateful). Long messages: the maximum over the whole",
+            "(the offensive tweets: toxic = offensive as OLID labels it, i.e. insults, threats, hate and profanity;",
+            "`enrichment_ai/training/calibration.py`, TOXICITY_TASKS). Long messages: the maximum over the whole",
             "message and each sentence (sentence embeddings pooled from the same encoder pass); `details.toxicity_span`",
             "names the sentence.",
             "",
@@ -74,10 +75,16 @@ def render(card: dict) -> str:
             "|---|---|---|---|",
             *[f"| {r['threshold']} | {r['flagged']} | {r['precision']} | {r['recall']} |" for r in t["thresholds_shipped"]],
             "",
-            "Moderator guidance: treat the score as the chance that raters would call the message offensive or",
-            "hateful. Use **0.8** (the default `ENRICHMENT_TOXICITY_THRESHOLD`) for alerts that interrupt a moderator;",
-            "0.5–0.7 for a review queue; never auto-punish on the score alone. Tweets are not chat: re-check precision",
-            "on your own community's flagged messages before lowering the threshold.",
+            *([("The hate set (TweetEval hate val: hate against immigrants and women; not what the score is calibrated on):"
+                " share of its hateful tweets at or over each threshold: "
+                + ", ".join(f"{r['threshold']}: {r['recall']}" for r in t["hate_set_thresholds"]) + "."), ""]
+              if t.get("hate_set_thresholds") else []),
+            "Moderator guidance: treat the score as the chance that raters would call the message offensive",
+            "(swearing counts, as in every offensive set it is fitted on). Use **0.8** (the default",
+            "`ENRICHMENT_TOXICITY_THRESHOLD`) for alerts that interrupt a moderator; **0.9** in a community where",
+            "swearing is fine (most explicit insults still pass it: 5 of 6 probed, docs/models.md); 0.5–0.7 for a review",
+            "queue; never auto-punish on the score alone. Tweets are not chat: re-check precision on your own community's",
+            "flagged messages before lowering the threshold.",
             "",
             "## Bias check (neutral identity sentences; every flag is a false positive)",
             "",

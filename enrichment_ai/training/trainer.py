@@ -329,11 +329,12 @@ def recalibrate(settings, data_dir: Path, heads_path: Path, seed: int | None = N
 
     from enrichment_ai.analysis.heads import Heads
     from enrichment_ai.analysis.shared import SharedEncoderAnalyzer
+    from enrichment_ai.training.calibration import TOXICITY_TASKS
 
     seed = holdout_seed(heads_path) if seed is None else seed
     analyzer = SharedEncoderAnalyzer(settings.model_copy(update={"heads_path": heads_path})).load()
     heads = Heads.load(heads_path)
-    sets = [load_task(data_dir, t, "val") for t in ("offensive", "hate")]
+    sets = [load_task(data_dir, t, "val") for t in TOXICITY_TASKS]
     if read_card(heads_path).get("train_config", {}).get("multilingual"):
         sets += [load_extra(data_dir, n, "val", seed) for n, (task, _, _) in EXTRA_SETS.items() if task == "offensive"]
     coef, report, by_lang = _calibrate([(d, analyzer.toxicity_log_odds(d.texts)) for d in sets], seed)

@@ -50,4 +50,4 @@ def test_sample_inserts_once_and_has_what_the_demo_needs(conn):
     assert timeouts == 1
     threshold = conn.execute(
         "SELECT toxicity_threshold FROM server_enrichment_settings WHERE server_id = %s", (servers[0],)).fetchone()
-    assert threshold[0] == pytest.approx(0.7)
+    assert threshold[0] == pytest.approx(0.9)
