@@ -766,7 +766,7 @@ def report(c: int, primary: tuple[dict, list[dict], list[dict]], other: tuple | 
 def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: int | None = None,
         compare_concurrency: bool = True,
         naive_messages: int = 300, rate: float | None = None, settings: Settings | None = None,
-        rounds: int = DEFAULT_ROUNDS, timeline_s: float = 0.0) -> list[dict]:
+        rounds: int = DEFAULT_ROUNDS, timeline_s: float = 0.0, distinct: bool = False) -> list[dict]:
     """Every phase of the module docstring in one go; rows for ``bench/__main__.py``."""
     from enrichment_ai.cli.worker import default_concurrency
     from workers.app import create_app
@@ -797,7 +797,11 @@ def run(messages: int = DEFAULT_MESSAGES, duration: float = 60.0, concurrency: i
                 log_mark, cpu_mark = len(stack.worker.own_log()), cpu_times(worker_pid)
                 sampler, close_sampler = stack_sampler(env, stack, platform) if timeline_s else (None, None)
                 try:
-                    st = steady(env, conn, app, platform, texts, steady_rate, duration,
+                    # --distinct: a text the stack has not seen for every arrival (a live stream's
+                    # new words), not the backlog's texts over again
+                    steady_texts = (message_mix(int(steady_rate * duration) + 1, seed=10, distinct=True)
+                                    if distinct else texts)
+                    st = steady(env, conn, app, platform, steady_texts, steady_rate, duration,
                                 drain_timeout_s=max(60.0, 2 * duration), sampler=sampler,
                                 sample_every_s=min(timeline_s, TIMELINE_SAMPLE_S))
                 finally:
@@ -861,13 +865,16 @@ def add_arguments(p: argparse.ArgumentParser, *, messages: bool = True) -> None:
     p.add_argument("--timeline", type=float, default=0.0, metavar="SECONDS",
                    help="e2e: sample memory, Redis, database size and summaries every SECONDS of the steady "
                         "phase and report it in slices of that length (a soak: with a long --duration)")
+    p.add_argument("--distinct", action="store_true",
+                   help="e2e: the steady phase sends texts drawn without repeats from every train text of the "
+                        "datasets (~90k) instead of the backlog's mix over again: new words all along, as on a live stream")
 
 
 def kwargs_from(a: argparse.Namespace, messages: int | None) -> dict:
     """``run()`` keyword arguments from parsed :func:`add_arguments` options."""
     return {"messages": messages or DEFAULT_MESSAGES, "duration": a.duration, "concurrency": a.concurrency,
             "compare_concurrency": a.compare_concurrency, "naive_messages": a.naive_messages, "rate": a.rate, "rounds": a.rounds,
-            "timeline_s": a.timeline}
+            "timeline_s": a.timeline, "distinct": a.distinct}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

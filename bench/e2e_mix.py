@@ -16,6 +16,7 @@ Rows are inserted the way the platform writes them (``users``, ``servers``,
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from collections.abc import Sequence
@@ -107,35 +108,78 @@ SERVERS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 USERS_PER_SERVER = 10
 
 
-def _lines(path: Path, limit: int = 5000) -> list[str]:
+def _lines(path: Path, limit: int | None = 5000) -> list[str]:
     try:
         with open(path, encoding="utf-8") as fh:
-            out = [ln.strip() for _, ln in zip(range(limit), fh)]
+            out = [ln.strip() for _, ln in zip(range(limit) if limit is not None else itertools.count(), fh)]
     except OSError:
         return []
     return [ln for ln in out if ln]
 
 
-def _toxic_tweets(datasets: Path, limit: int = 5000) -> list[str]:
+def _toxic_tweets(datasets: Path, limit: int | None = 5000) -> list[str]:
     texts = _lines(datasets / "tweeteval" / "offensive" / "train_text.txt", limit)
     labels = _lines(datasets / "tweeteval" / "offensive" / "train_labels.txt", limit)
     return [t for t, lab in zip(texts, labels, strict=False) if lab == "1"]
 
 
-def _other_pool(datasets: Path) -> dict[str, list[str]]:
+#: UMSAB's folders by language code (the distinct stream's extra non-English tweets)
+_UMSAB = {"ar": "arabic", "de": "german", "es": "spanish", "fr": "french", "hi": "hindi", "it": "italian",
+          "pt": "portuguese"}
+
+
+def _other_pool(datasets: Path, limit: int | None = 300) -> dict[str, list[str]]:
     pool = {lang: list(texts) for lang, texts in OTHER.items()}
     for lang in ("es", "fr", "de", "pt", "it", "ru", "ja", "zh", "ar"):
-        pool[lang] += _lines(datasets / "langid" / "sentences" / f"{lang}.txt", 300)
-    pool["hi"] += _lines(datasets / "multilingual" / "umsab" / "hindi" / "train_text.txt", 300)
+        pool[lang] += _lines(datasets / "langid" / "sentences" / f"{lang}.txt", limit)
+    if limit is None:  # the distinct stream: every tweet of UMSAB's train split too
+        for lang, folder in _UMSAB.items():
+            pool[lang] += _lines(datasets / "multilingual" / "umsab" / folder / "train_text.txt", None)
+    else:
+        pool["hi"] += _lines(datasets / "multilingual" / "umsab" / "hindi" / "train_text.txt", limit)
     return pool
 
 
-def message_mix(n: int, seed: int = 9, datasets: Path = DATASETS) -> list[str]:
-    """``n`` texts in the proportions of the module docstring (deterministic for ``seed``)."""
+def _english_tweets(datasets: Path, distinct: bool) -> list[str]:
+    if not distinct:
+        return _lines(datasets / "tweeteval" / "sentiment" / "train_text.txt")
+    seen: dict[str, None] = {}
+    for task in ("sentiment", "emotion", "irony", "hate", "offensive"):
+        for t in _lines(datasets / "tweeteval" / task / "train_text.txt", None):
+            seen.setdefault(t)
+    return list(seen)
+
+
+class _Draw:
+    """Picks from a list: at random with replacement (the mix), or, for the distinct
+    stream, in a shuffled order without repeating until the list is used up (then a new
+    shuffle)."""
+
+    def __init__(self, items: Sequence[str], rng: random.Random, distinct: bool):
+        self.items, self.rng, self.distinct, self.order = list(items), rng, distinct, []
+
+    def __call__(self) -> str:
+        if not self.distinct:
+            return self.rng.choice(self.items)
+        if not self.order:
+            self.order = self.items[:]
+            self.rng.shuffle(self.order)
+        return self.order.pop()
+
+
+def message_mix(n: int, seed: int = 9, datasets: Path = DATASETS, *, distinct: bool = False) -> list[str]:
+    """``n`` texts in the proportions of the module docstring (deterministic for ``seed``).
+    ``distinct``: the tweets and sentences come from every train text of the datasets
+    (TweetEval's five tasks, ~70k English tweets; UMSAB's train split and the lingua
+    sentences, ~22k in other languages), none repeated until its pool is used up, so a
+    long run keeps meeting words no process has seen, as a live stream does (the default
+    mix draws from a few thousand, so after a minute no word is new)."""
     rng = random.Random(seed)
-    tweets = _lines(datasets / "tweeteval" / "sentiment" / "train_text.txt") or list(CHAT)
-    toxic = _toxic_tweets(datasets)[:300] or list(TOXIC)
-    other = _other_pool(datasets)
+    limit = None if distinct else 5000
+    tweets = _Draw(_english_tweets(datasets, distinct) or list(CHAT), rng, distinct)
+    toxic = _Draw((_toxic_tweets(datasets, limit) if distinct else _toxic_tweets(datasets)[:300]) or list(TOXIC),
+                  rng, distinct)
+    other = {lang: _Draw(texts, rng, distinct) for lang, texts in _other_pool(datasets, None if distinct else 300).items()}
     languages = sorted(other)
     out = []
     for i in range(n):
@@ -143,16 +187,16 @@ def message_mix(n: int, seed: int = 9, datasets: Path = DATASETS) -> list[str]:
         if i % EXPLICIT_EVERY == 2:
             out.append(EXPLICIT[(i // EXPLICIT_EVERY) % len(EXPLICIT)])
         elif r < SHARE_OTHER_LANGUAGES:
-            out.append(rng.choice(other[rng.choice(languages)]))
+            out.append(other[rng.choice(languages)]())
         elif r < SHARE_OTHER_LANGUAGES + SHARE_TOXIC:
-            out.append(rng.choice(toxic))
+            out.append(toxic())
         elif r < SHARE_OTHER_LANGUAGES + SHARE_TOXIC + SHARE_LONG:
             k = rng.randint(6, 16)
             out.append(" ".join(rng.choice(LONG_PARTS) for _ in range(k)))
         elif rng.random() < SHARE_CHAT:
             out.append(rng.choice(CHAT))
         else:
-            out.append(rng.choice(tweets))
+            out.append(tweets())
     return out
 
 

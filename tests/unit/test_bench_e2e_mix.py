@@ -32,6 +32,24 @@ def test_mix_draws_tweets_from_the_datasets_when_present(tmp_path: Path) -> None
     assert sum(t.startswith("tweet number") for t in texts) > 200
 
 
+def test_the_distinct_stream_repeats_no_text_until_its_pools_are_used_up(tmp_path: Path) -> None:
+    for task, n in (("sentiment", 300), ("irony", 200)):  # every task's train tweets, not only sentiment's
+        d = tmp_path / "tweeteval" / task
+        d.mkdir(parents=True)
+        (d / "train_text.txt").write_text("\n".join(f"{task} tweet {i}" for i in range(n)), encoding="utf-8")
+    u = tmp_path / "multilingual" / "umsab" / "german"
+    u.mkdir(parents=True)
+    (u / "train_text.txt").write_text("\n".join(f"deutscher Tweet {i}" for i in range(50)), encoding="utf-8")
+    texts = message_mix(600, datasets=tmp_path, distinct=True)
+    tweets = [t for t in texts if " tweet " in t]
+    assert len(tweets) == len(set(tweets)) > 300  # none repeated, and from both tasks' files
+    assert {t.split()[0] for t in tweets} == {"sentiment", "irony"}
+    assert any(t.startswith("deutscher Tweet") for t in texts)  # UMSAB's train tweets join the other languages
+    assert all(texts[i] in EXPLICIT for i in range(2, len(texts), EXPLICIT_EVERY))  # the same shape as the mix
+    longer = [t for t in message_mix(3000, datasets=tmp_path, distinct=True) if " tweet " in t]
+    assert len(set(longer)) == 500 < len(longer)  # past the pool: every tweet used, then again
+
+
 def test_percentiles() -> None:
     assert percentiles([]) is None
     assert percentiles([0.2]) == (0.2, 0.2, 0.2)
