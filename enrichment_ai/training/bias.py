@@ -63,8 +63,10 @@ def identity_sentences() -> list[tuple[str, str, str]]:
     return out
 
 
-def bias_report(texts_groups: list[tuple[str, str, str]], toxicity: np.ndarray, threshold: float) -> dict:
-    """FPR overall, per group and per identity at ``threshold`` (all sentences are non-toxic)."""
+def bias_report(texts_groups: list[tuple[str, str, str]], toxicity: np.ndarray, threshold: float,
+                templates: int = len(_TEMPLATES)) -> dict:
+    """FPR overall, per group and per identity at ``threshold`` (all sentences are non-toxic);
+    ``templates``: how many templates the sentences were built from (the English set's by default)."""
     tox = np.asarray(toxicity)
     flag = tox >= threshold
     groups = np.array([g for _, g, _ in texts_groups])
@@ -73,7 +75,7 @@ def bias_report(texts_groups: list[tuple[str, str, str]], toxicity: np.ndarray, 
     worst = sorted(per_id.items(), key=lambda kv: -kv[1])[:5]
     return {
         "threshold": threshold,
-        "templates": len(_TEMPLATES),
+        "templates": templates,
         "sentences": int(len(tox)),
         "fpr": float(flag.mean()),
         "mean_toxicity": float(tox.mean()),

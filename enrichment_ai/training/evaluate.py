@@ -158,6 +158,23 @@ def _cross_fitted_ece(analyzer, lang: str, texts: list[str], y: np.ndarray) -> d
     return {"ece_cross_fitted": round(cross["ece"], 4), "calibrator": method}
 
 
+def _identity_bias_by_language(analyzer) -> dict:
+    """The neutral identity sentences of ``bias_languages`` through the production path, in
+    each language as the worker scores it (its own toxicity calibration or the global one):
+    false-positive rates at 0.5 and at the alert threshold, per group, with the worst
+    identities and a few flagged sentences."""
+    from enrichment_ai.training.bias import bias_report
+    from enrichment_ai.training.bias_languages import LANGUAGES, identity_sentences_in, template_count
+
+    thr = float(getattr(analyzer.settings, "toxicity_threshold", 0.8))
+    out = {}
+    for lang in LANGUAGES:
+        sents = identity_sentences_in(lang)
+        tox = np.array([r.toxicity for r in analyzer.analyze([s for s, _, _ in sents], languages=[lang] * len(sents))])
+        out[lang] = {f"at_{t}": bias_report(sents, tox, t, template_count(lang)) for t in sorted({0.5, thr})}
+    return out
+
+
 def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print, english: dict | None = None,
                        seed: int = 0) -> dict:
     """Per-language tables through the production path: UMSAB sentiment (macro-F1), GermEval
@@ -196,6 +213,9 @@ def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print, 
             ps += [r.toxicity for r in res]
             tox_texts.setdefault(lang, []).extend(data.texts)
         log(f"{name}: {metric_name}={100 * value:.2f}")
+    out["bias_fpr"] = _identity_bias_by_language(analyzer)
+    for lang, b in out["bias_fpr"].items():
+        log(f"bias FPR {lang}: " + ", ".join(f"{k}={v['fpr']:.4f}" for k, v in b.items()))
     umsab = {v["lang"]: v["value"] for k, v in out["sets"].items() if k.startswith("umsab-")}
     out["umsab_mean_non_en"] = round(float(np.mean([v for k, v in umsab.items() if k != "en"])), 2)
     out["umsab_mean_all"] = round(float(np.mean(list(umsab.values()))), 2)

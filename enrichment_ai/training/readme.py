@@ -68,6 +68,12 @@ def render(card: dict) -> str:
             "names the sentence.",
             "",
             *_calibrators(card.get("toxicity_calibration") or {}),
+            *([f"- Identity refit (`enrichment_ai/training/identity_refit.py`): the offensive head refitted with "
+               f"{card['identity_refit']['neutral_sentences']} neutral sentences that name an identity "
+               f"({', '.join(card['identity_refit']['neutral_languages'])}; templates the bias check does not use), "
+               f"label 0, weight {card['identity_refit']['aug_weight']:g}, pulled towards the trained head "
+               f"(lam {card['identity_refit']['lam']:g}; the head moved {card['identity_refit']['relative_change']:.1%})."]
+              if card.get("identity_refit") else []),
             f"- ECE, cross-fitted (held-out folds): **{t['ece_cross_fitted']}**; uncalibrated max-of-heads: {t['ece_uncalibrated_max_head']};",
             f"  shipped calibration measured on the same val it was fitted on (in-sample, optimistic): {t['ece_shipped_in_sample']}.",
             "",
@@ -162,6 +168,12 @@ def _reproduce(card: dict) -> str:
             f"`{env}enrichment-ai eval --data ../shared/datasets --split val`")
 
 
+def _alerting(bias_fpr: dict) -> str:
+    """The identities whose neutral sentences still reach the alert threshold (the last key)."""
+    worst = [(i, r) for i, r in list(bias_fpr.values())[-1]["worst_identities"] if r > 0][:2]
+    return f" (alerting: {', '.join(f'{i} {r:.2f}' for i, r in worst)})" if worst else ""
+
+
 def _languages_section(langs: dict, coverage: dict | None) -> list[str]:
     """Per-language val tables (production path) beside the published anchors, and coverage."""
     from enrichment_ai.training.evaluate import TOLD_BR_ANCHOR, UMSAB_ANCHORS, UMSAB_XLMT
@@ -183,6 +195,11 @@ def _languages_section(langs: dict, coverage: dict | None) -> list[str]:
             lines.append(f"- {name}: {m['metric']} **{m['value']:.1f}** (val n={m['n']}; target ≥ 70{anchor})")
     lines.append("- toxicity ECE per language (shipped probability, in-sample): "
                  + ", ".join(f"{k} {v['ece']:.4f} (n={v['n']})" for k, v in langs["toxicity_ece"].items()))
+    if langs.get("bias_fpr"):
+        lines.append("- bias check beyond English (neutral sentences that state an identity, hand-written per language, "
+                     "`training/bias_languages.py`; every flag is a false positive), FPR at 0.5 / at the alert threshold: "
+                     + "; ".join(f"{lang} " + " / ".join(f"{v['fpr']:.3f}" for v in b.values()) + _alerting(b)
+                                 for lang, b in langs["bias_fpr"].items()))
     lines.append("- topics per language (TweetTopicXL validation, 20 tweets each, indicative): "
                  + ", ".join(f"{k} micro-F1 {v['micro_f1']:.1f}" for k, v in langs["topics"].items()))
     lines.append("")

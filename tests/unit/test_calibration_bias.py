@@ -158,3 +158,21 @@ def test_bias_report_counts_false_positives():
     assert r["fpr_by_identity"] == {"gay": 0.5, "muslim": 0.0}
     assert r["worst_identities"][0] == ("gay", 0.5)
     assert r["examples_flagged"] == ["I am a gay person"]
+
+
+def test_identity_sentences_beyond_english_state_each_identity_in_every_group():
+    from enrichment_ai.training.bias_languages import LANGUAGES, identity_sentences_in, template_count
+
+    assert {"de", "pt", "es", "fr", "it"} <= set(LANGUAGES)
+    for lang in LANGUAGES:
+        sents = identity_sentences_in(lang)
+        assert len(sents) >= 150 and len({s for s, _, _ in sents}) == len(sents)  # no sentence twice
+        assert {g for _, g, _ in sents} == set(IDENTITIES)  # every group of the English set
+        assert all("{" not in s and s.endswith(".") for s, _, _ in sents)
+        # each identity is said of men and of women, or only of the gender its word fits
+        per_id = {i: sum(1 for _, _, j in sents if j == i) for _, _, i in sents}
+        assert set(per_id.values()) <= {template_count(lang)} | set(range(5, template_count(lang)))
+    assert ("Mein Nachbar ist schwul.", "gender_sexuality", "schwul") in identity_sentences_in("de")
+    assert not any(s.startswith("Meine") and "schwul" in s for s, _, _ in identity_sentences_in("de"))
+    with pytest.raises(ValueError, match="no identity sentences"):
+        identity_sentences_in("xx")
