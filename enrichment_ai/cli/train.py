@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="feature cache folder (default: <data_dir>/train-cache from Settings)")
     parser.add_argument("--recalibrate", action="store_true",
                         help="only refit the toxicity calibration (global + per language) of the --out artifact on val")
+    parser.add_argument("--identity-refit", action="store_true",
+                        help="only refit the --out artifact's offensive head with neutral identity sentences (the step "
+                             "train ends with; once per artifact), then its toxicity calibration")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch CPU threads (the shipped model was trained with 2: another count rounds floats"
                              " in another order, so the weights come out slightly different)")
@@ -85,6 +88,16 @@ def run(args: argparse.Namespace, settings) -> int:
 
     cfg = config(args, settings)
     torch.set_num_threads(max(1, args.threads))
+    if args.identity_refit:
+        from enrichment_ai.training.trainer import identity_refit
+
+        if args.recalibrate:
+            raise SystemExit("error: --identity-refit already ends with the recalibration; drop --recalibrate")
+        try:
+            identity_refit(settings, cfg.data_dir, cfg.out_dir)
+        except ValueError as e:
+            raise SystemExit(f"error: {e}") from None
+        return 0
     if args.recalibrate:
         from enrichment_ai.training.data import holdout_seed
         from enrichment_ai.training.trainer import recalibrate

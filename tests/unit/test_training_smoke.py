@@ -118,6 +118,9 @@ def test_train_multilingual_sets_coverage_and_rows(tmp_path):
     assert card["training_data"]["sentiment/de"] == 12 and card["training_data"]["offensive/pt"] == 20
     assert card["training_data"]["offensive/de"] == 24  # GermEval: 80% of 30 rows; 6 held out for val
     assert card["topics"]["labels"] and card["training_data"]["topics"] == 4 * 24
+    # the multilingual recipe ends with the identity refit (in every language it has sentences for)
+    assert card["identity_refit"]["neutral_languages"] == ["de", "en", "es", "fr", "it", "pt"]
+    assert card["identity_refit"]["training_rows"] == {"en": 16, "de": 24, "pt": 20}
     cov = card["coverage"]
     assert cov["languages"]["en"]["toxicity"] == "validated"
     assert cov["languages"]["sw"] == {g: "transferred" for g in cov["languages"]["sw"]}  # no data in Swahili
@@ -337,3 +340,33 @@ def test_eval_cross_fits_each_languages_calibrator_on_the_workers_max():
 
     heads.toxicity_calibration_by_language["en"] = torch.zeros(3)
     assert _calibrator(heads, "en") == "platt" and _calibrator(heads, "pt") == "platt+tanh"
+
+
+def test_identity_refit_runs_once_and_records_itself(tmp_path):
+    """`train --identity-refit` on an English-only artifact (the multilingual recipe ends with it:
+    test_train_multilingual_sets_coverage_and_rows)."""
+    import torch
+
+    from enrichment_ai.analysis.heads import Heads, read_card
+    from enrichment_ai.config import Settings
+    from enrichment_ai.training.identity_refit import neutral_sentences
+    from enrichment_ai.training.trainer import TrainConfig, identity_refit, train
+
+    torch.set_num_threads(2)
+    data, out = tmp_path / "data", tmp_path / "model"
+    _write(data)
+    settings = Settings(device="cpu", encoder=None)
+    train(settings, TrainConfig(data_dir=data, out_dir=out, mode="frozen", cache_dir=None, max_len=32,
+                                multilingual=False), log=lambda *_: None)
+    assert "identity_refit" not in read_card(out)  # an English-only recipe ends with the calibration alone
+    identity_refit(settings, data, out, log=lambda *_: None)  # what `train --identity-refit` runs
+    card = read_card(out)
+    report = card["identity_refit"]
+    assert report["neutral_languages"] == ["en"] and report["neutral_sentences"] == len(neutral_sentences(False))
+    assert report["training_rows"] == {"en": 16}
+    assert card["toxicity_calibration"]["n"] > 0  # the calibration was fitted after the refit
+    before = Heads.load(out).heads
+    with pytest.raises(ValueError, match="already had its identity refit"):
+        identity_refit(settings, data, out, log=lambda *_: None)
+    after = Heads.load(out).heads
+    assert all(torch.equal(before[t].weight, after[t].weight) for t in before)  # refused: nothing written
