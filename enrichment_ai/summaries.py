@@ -23,6 +23,7 @@ recomputed under it (the second trigger finds nothing new), and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 from uuid import UUID
@@ -35,6 +36,8 @@ from enrichment_ai.summarizers import Summary, WindowMessage, build_summarizer
 
 #: A pending-summary marker outlives a lost task by at most this long.
 PENDING_TTL_S = 3600
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -176,6 +179,10 @@ def summarize_channel(
             )
             for mid, _created, author_id, author, content, tox in rows
         ]
+        missing = sum(1 for m in window if m.embedding is None)
+        if missing:  # these are embedded here, loading the encoder in this process (2026-12-07 soak: +1.4 GB)
+            log.info("summary of channel %s: %d of %d window messages have no stored vector (spaces %s)",
+                     channel_id, missing, len(window), ", ".join(spaces))
         summ = summarizer or load_summarizer(settings, enricher)
         result = summ.summarize(window)
         return summary_sql.insert(conn, {
