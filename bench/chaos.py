@@ -52,8 +52,10 @@ TEXTS = ("Message {i}: the release went out and everyone is happy about it.",
          "Message {i}: meeting moved to Thursday at 3pm in Berlin.",
          "Message {i}: ce soir on joue ensemble sur le serveur ?",
          "Message {i}: fuck you, you stupid worthless piece of shit")
-#: the chaos server's alert threshold: the insult above scores ~0.55 (the calibrated
-#: English toxicity: docs/models.md), every other text under 0.1
+#: the chaos server's alert threshold. Since the offensive-sets calibration (2026-12-07,
+#: docs/models.md) the insult above scores ~0.99 and "so annoying" ~0.43 (bf16; near the
+#: threshold, so it may or may not alert: the count reads the stored score either way), the
+#: others under 0.05
 ALERT_THRESHOLD = 0.4
 
 

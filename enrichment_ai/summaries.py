@@ -180,7 +180,9 @@ def summarize_channel(
             for mid, _created, author_id, author, content, tox in rows
         ]
         missing = sum(1 for m in window if m.embedding is None)
-        if missing:  # these are embedded here, loading the encoder in this process (2026-12-07 soak: +1.4 GB)
+        # those of them the summarizer picks key points from (4+ content words) are embedded here,
+        # loading the encoder in this process (2026-12-07 soak: +1.4 GB); symbol-only lines are not
+        if missing:
             log.info("summary of channel %s: %d of %d window messages have no stored vector (spaces %s)",
                      channel_id, missing, len(window), ", ".join(spaces))
         summ = summarizer or load_summarizer(settings, enricher)

@@ -53,20 +53,21 @@ _TEMPLATES = [
 ]
 
 
-def identity_sentences() -> list[tuple[str, str, str]]:
-    """(sentence, group, identity) for every template x identity (~100 x 38)."""
+def identity_sentences(templates: "tuple[str, ...] | list[str]" = tuple(_TEMPLATES)) -> list[tuple[str, str, str]]:
+    """(sentence, group, identity) for every template x identity (~100 x 38); ``templates``:
+    the check's by default (the identity refit builds its training sentences from others)."""
     out = []
     for group, terms in IDENTITIES.items():
         for term in terms:
-            for t in _TEMPLATES:
+            for t in templates:
                 out.append((t.format(term), group, term))
     return out
 
 
 def bias_report(texts_groups: list[tuple[str, str, str]], toxicity: np.ndarray, threshold: float,
-                templates: int = len(_TEMPLATES)) -> dict:
+                templates: int | None = None) -> dict:
     """FPR overall, per group and per identity at ``threshold`` (all sentences are non-toxic);
-    ``templates``: how many templates the sentences were built from (the English set's by default)."""
+    ``templates``: how many templates the sentences were built from (None: the English check's)."""
     tox = np.asarray(toxicity)
     flag = tox >= threshold
     groups = np.array([g for _, g, _ in texts_groups])
@@ -75,7 +76,7 @@ def bias_report(texts_groups: list[tuple[str, str, str]], toxicity: np.ndarray, 
     worst = sorted(per_id.items(), key=lambda kv: -kv[1])[:5]
     return {
         "threshold": threshold,
-        "templates": templates,
+        "templates": len(_TEMPLATES) if templates is None else templates,
         "sentences": int(len(tox)),
         "fpr": float(flag.mean()),
         "mean_toxicity": float(tox.mean()),

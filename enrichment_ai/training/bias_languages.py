@@ -83,12 +83,15 @@ _IDENTITIES: dict[str, tuple[tuple[str, str | None, str | None], ...]] = {
 LANGUAGES: tuple[str, ...] = tuple(_TEMPLATES)
 
 
-def identity_sentences_in(lang: str) -> list[tuple[str, str, str]]:
+def identity_sentences_in(lang: str, templates: "tuple[tuple[str, ...], tuple[str, ...]] | None" = None,
+                          ) -> list[tuple[str, str, str]]:
     """(sentence, group, identity) in ``lang`` for every template x identity of its gender;
-    the identity is named by its first form (the same word for both genders' sentences)."""
+    the identity is named by its first form (the same word for both genders' sentences).
+    ``templates``: (said of a man, said of a woman), the check's by default (the identity
+    refit builds its training sentences from others)."""
     if lang not in _TEMPLATES:
         raise ValueError(f"no identity sentences for {lang!r}; written for {', '.join(LANGUAGES)}")
-    masc, fem = _TEMPLATES[lang]
+    masc, fem = templates or _TEMPLATES[lang]
     out = []
     for group, man, woman in _IDENTITIES[lang]:
         name = man or woman

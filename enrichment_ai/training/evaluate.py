@@ -28,7 +28,7 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
              holdout_seed: int = 0, log=print) -> dict:
     """Run every evaluation; return the report dict. ``holdout_seed``: the seed of the
     GermEval share the multilingual artifact held out (``data.holdout_seed``)."""
-    from enrichment_ai.training.bias import bias_report, identity_sentences
+    from enrichment_ai.training.bias import identity_sentences
     from enrichment_ai.training.calibration import fit_toxicity_calibration, precision_at_thresholds, reliability_table
 
     report: dict = {"split": split, "model_version": analyzer.version, "tasks": {}}
@@ -88,10 +88,7 @@ def evaluate(analyzer, data_dir: Path, split: str = "val", *, langid: bool = Tru
     report["topics"] = {k: round(100 * v, 2) for k, v in multilabel_f1(ty, pred).items()} | {"n": len(texts), "lang": "en"}
     log(f"topics: {report['topics']}")
 
-    sents = identity_sentences()
-    tox = np.array([r.toxicity for r in analyzer.analyze([s for s, _, _ in sents], languages=["en"] * len(sents))])
-    thr = float(getattr(analyzer.settings, "toxicity_threshold", 0.8))
-    report["bias"] = {f"at_{t}": bias_report(sents, tox, t) for t in sorted({0.5, thr})}
+    report["bias"] = _identity_bias(analyzer, identity_sentences(), "en")
     log("bias FPR: " + ", ".join(f"{k}={v['fpr']:.4f}" for k, v in report["bias"].items()))
 
     if (Path(data_dir) / "multilingual").is_dir() and getattr(analyzer, "coverage", None):
@@ -158,21 +155,23 @@ def _cross_fitted_ece(analyzer, lang: str, texts: list[str], y: np.ndarray) -> d
     return {"ece_cross_fitted": round(cross["ece"], 4), "calibrator": method}
 
 
-def _identity_bias_by_language(analyzer) -> dict:
-    """The neutral identity sentences of ``bias_languages`` through the production path, in
-    each language as the worker scores it (its own toxicity calibration or the global one):
-    false-positive rates at 0.5 and at the alert threshold, per group, with the worst
-    identities and a few flagged sentences."""
+def _identity_bias(analyzer, sents: list[tuple[str, str, str]], lang: str, templates: int | None = None) -> dict:
+    """Neutral identity sentences in ``lang`` through the production path (that language's
+    toxicity calibration, or the global one): ``bias_report`` at 0.5 and at the alert
+    threshold. ``templates``: how many they were built from (the English check's by default)."""
     from enrichment_ai.training.bias import bias_report
-    from enrichment_ai.training.bias_languages import LANGUAGES, identity_sentences_in, template_count
 
     thr = float(getattr(analyzer.settings, "toxicity_threshold", 0.8))
-    out = {}
-    for lang in LANGUAGES:
-        sents = identity_sentences_in(lang)
-        tox = np.array([r.toxicity for r in analyzer.analyze([s for s, _, _ in sents], languages=[lang] * len(sents))])
-        out[lang] = {f"at_{t}": bias_report(sents, tox, t, template_count(lang)) for t in sorted({0.5, thr})}
-    return out
+    tox = np.array([r.toxicity for r in analyzer.analyze([s for s, _, _ in sents], languages=[lang] * len(sents))])
+    return {f"at_{t}": bias_report(sents, tox, t, templates) for t in sorted({0.5, thr})}
+
+
+def _identity_bias_by_language(analyzer) -> dict:
+    """:func:`_identity_bias` for each language of ``bias_languages``: false-positive rates
+    per group, with the worst identities and a few flagged sentences."""
+    from enrichment_ai.training.bias_languages import LANGUAGES, identity_sentences_in, template_count
+
+    return {lang: _identity_bias(analyzer, identity_sentences_in(lang), lang, template_count(lang)) for lang in LANGUAGES}
 
 
 def evaluate_languages(analyzer, data_dir: Path, split: str = "val", log=print, english: dict | None = None,

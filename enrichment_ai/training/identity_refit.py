@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from enrichment_ai.training.bias import IDENTITIES
-from enrichment_ai.training.bias_languages import _IDENTITIES
+from enrichment_ai.training.bias import identity_sentences
+from enrichment_ai.training.bias_languages import identity_sentences_in
 
 #: weight of each neutral sentence against a labelled row; the pull towards the trained head.
 #: Chosen among 8 variants by the rule written before (docs/models.md, "Identity bias beyond
@@ -77,13 +77,9 @@ _ML: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 def neutral_sentences(multilingual: bool) -> list[tuple[str, str]]:
     """(sentence, language) for every training template x identity: English only for an
     English-only artifact (its encoder reads no other language)."""
-    out = [(t.format(term), "en") for terms in IDENTITIES.values() for term in terms for t in _EN]
+    out = [(s, "en") for s, _, _ in identity_sentences(_EN)]
     if multilingual:
-        for lang, (masc, fem) in _ML.items():
-            for _, man, woman in _IDENTITIES[lang]:
-                for templates, word in ((masc, man), (fem, woman)):
-                    if word is not None:
-                        out += [(t.format(word), lang) for t in templates]
+        out += [(s, lang) for lang, templates in _ML.items() for s, _, _ in identity_sentences_in(lang, templates)]
     return out
 
 
