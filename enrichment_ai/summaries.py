@@ -12,7 +12,9 @@ its commit. A lost task's marker expires after :data:`PENDING_TTL_S`. A channel 
 found not due is not checked again by batches for :func:`recheck_s` (60 s by default).
 
 Summaries read each message's embedding stored by its analysis pass
-(``message_embeddings``); the encoder runs only for messages without one. With English
+(``message_embeddings``); the encoder runs only for key-point candidates without one, and
+only in a process that holds it — a background worker places them by their words
+(``summarizers.word_vectors``) rather than load the models beside the analysis pool. With English
 routed to the English artifact (analysis/routed.py) a window's vectors come from two
 spaces; the summarizer compares messages within a space only.
 
@@ -43,7 +45,8 @@ log = logging.getLogger(__name__)
 class Embedder(Protocol):
     """What summaries need from :class:`enrichment_ai.pipeline.Enricher`."""
 
-    def embed(self, texts: Sequence[str]) -> Any: ...
+    def embed(self, texts: Sequence[str]) -> Any:
+        """One vector per text, or None where this process holds no encoder."""
 
 
 class Summarizer(Protocol):
@@ -180,8 +183,8 @@ def summarize_channel(
             for mid, _created, author_id, author, content, tox in rows
         ]
         missing = sum(1 for m in window if m.embedding is None)
-        # those of them the summarizer picks key points from (4+ content words) are embedded here,
-        # loading the encoder in this process (2026-12-07 soak: +1.4 GB); symbol-only lines are not
+        # those of them the summarizer picks key points from (4+ content words) are embedded by
+        # the encoder where this process holds one, else placed by their words
         if missing:
             log.info("summary of channel %s: %d of %d window messages have no stored vector (spaces %s)",
                      channel_id, missing, len(window), ", ".join(spaces))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,14 @@ MMR_LAMBDA = 0.7
 DUPLICATE_SIMILARITY = 0.95
 QUOTE_CHARS = 200
 
-Embed = Callable[[Sequence[str]], np.ndarray]
+#: Texts in, one embedding row per text out; ``None``: no encoder in this process (a
+#: background worker), and the summarizer places those messages by their words
+#: (:func:`word_vectors`) instead.
+Embed = Callable[[Sequence[str]], "np.ndarray | None"]
+
+#: The embedding space of :func:`word_vectors`.
+WORDS_SPACE = "words:crc32-512"
+_WORD_DIM = 512
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -87,9 +95,38 @@ def content_words(text: str) -> int:
     for tok in _WORD.findall(text.lower()):
         if _CJK.search(tok):
             n += max(1, len(_CJK.findall(tok)) // 2)
-        elif (len(tok) >= 3 or tok.isdigit()) and tok not in _FILLER:
+        elif _is_content(tok):
             n += 1
     return n
+
+
+def _is_content(tok: str) -> bool:
+    return (len(tok) >= 3 or tok.isdigit()) and tok not in _FILLER
+
+
+def _content_tokens(text: str) -> list[str]:
+    """The tokens :func:`content_words` counts: content words, CJK runs as character pairs."""
+    out: list[str] = []
+    for tok in _WORD.findall(text.lower()):
+        if _CJK.search(tok):
+            out.extend(tok[i:i + 2] for i in range(max(1, len(tok) - 1)))
+        elif _is_content(tok):
+            out.append(tok)
+    return out
+
+
+def word_vectors(texts: Sequence[str]) -> np.ndarray:
+    """Hashed bags of content words (CRC32, the same in every process), L2-normalised:
+    the stand-in for a message without a stored embedding in a process that holds no
+    encoder. Two messages are alike here only if they share words; that places the rare
+    key-point candidate the analysis gave no vector (text it scored in no language) within
+    the window without loading ~1.4 GB of models beside the analysis pool."""
+    out = np.zeros((len(texts), _WORD_DIM), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for tok in _content_tokens(text):
+            out[i, zlib.crc32(tok.encode()) % _WORD_DIM] += 1.0
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms == 0, 1, norms)
 
 
 def quote(msg: WindowMessage) -> str:
@@ -147,6 +184,23 @@ def mmr_select(emb: np.ndarray, k: int, lam: float = MMR_LAMBDA, spaces: Sequenc
     return chosen
 
 
+def _blocks(vecs: Sequence[np.ndarray], spaces: Sequence[Any]) -> np.ndarray:
+    """Rows in one matrix, each space's vectors in a block of columns of its own (zeros
+    elsewhere), so spaces of different widths stack and never look alike."""
+    width: dict[str, int] = {}
+    for label, v in zip(map(str, spaces), vecs):
+        width.setdefault(label, len(v))
+    start, at = {}, 0
+    for label, w in width.items():
+        start[label], at = at, at + w
+    out = np.zeros((len(vecs), at), dtype=np.float32)
+    for i, (label, v) in enumerate(zip(map(str, spaces), vecs)):
+        if len(v) != width[label]:
+            raise ValueError(f"embedding space {label!r} holds vectors of {width[label]} and {len(v)} values")
+        out[i, start[label]:start[label] + len(v)] = v
+    return out
+
+
 class ExtractiveSummarizer:
     """Centrality + MMR over shared-encoder embeddings; quotes attributed to authors."""
 
@@ -164,23 +218,31 @@ class ExtractiveSummarizer:
         candidates = [m for m in window if content_words(m.text) >= MIN_CONTENT_WORDS]
         if len(candidates) < 2:
             return []
-        emb = self._embeddings(candidates)
+        emb, spaces = self._embeddings(candidates)
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         emb = emb / np.where(norms == 0, 1, norms)
         k = min(self._max_points, max(1, math.ceil(len(candidates) / 5)))
-        spaces = [m.space for m in candidates]
         picked = sorted(mmr_select(emb, k, spaces=spaces if len(set(spaces)) > 1 else None))
         return [candidates[i] for i in picked]
 
-    def _embeddings(self, messages: Sequence[WindowMessage]) -> np.ndarray:
-        """Each message's stored embedding; the encoder runs only for those without one."""
+    def _embeddings(self, messages: Sequence[WindowMessage]) -> tuple[np.ndarray, list[Any]]:
+        """Each message's stored embedding and its space; the encoder runs only for those
+        without one, and where this process has none (``embed`` returns None) their words
+        stand in (:data:`WORDS_SPACE`). Rows of different spaces may differ in width: each
+        space gets its own block of columns (they are compared within a space only)."""
         missing = [i for i, m in enumerate(messages) if m.embedding is None]
-        fresh = np.asarray(self._embed([messages[i].text for i in missing]), dtype=np.float32) if missing else None
-        rows: list[np.ndarray] = [np.asarray(m.embedding, dtype=np.float32) if m.embedding is not None else None
-                                  for m in messages]  # type: ignore[misc]
-        for j, i in enumerate(missing):
-            rows[i] = fresh[j]
-        return np.stack(rows)
+        rows: list[Any] = [m.embedding for m in messages]
+        spaces: list[Any] = [m.space for m in messages]
+        if missing:
+            texts = [messages[i].text for i in missing]
+            fresh = self._embed(texts)
+            if fresh is None:
+                fresh = word_vectors(texts)
+                for i in missing:
+                    spaces[i] = WORDS_SPACE
+            for j, i in enumerate(missing):
+                rows[i] = fresh[j]
+        return _blocks([np.asarray(r, dtype=np.float32).ravel() for r in rows], spaces), spaces
 
     def summarize(self, window: Sequence[WindowMessage]) -> Summary:
         ids, names = participants(window)

@@ -231,6 +231,25 @@ def test_summary_reuses_stored_embeddings(conn, factory, chan, cfg):
     assert row[7] == 5 and row[4]
 
 
+def test_a_background_worker_summarises_without_loading_the_models(conn, factory, chan, cfg):
+    """The worker context of a background worker holds no models: window messages without
+    a stored vector are placed by their words, a summary is written, and the models stay
+    unloaded (loading them put 1.4 GB and an encoder beside the analysis pool)."""
+    from enrichment_ai.analysis.shared import embedding_id
+    from enrichment_ai.db import embedding_sql
+    from workers.context import WorkerContext
+
+    _, c, u = chan
+    names = list(u.values())
+    ids = [post(factory, conn, c, names[i % 3], TOPIC[i], now() - timedelta(seconds=60 - i)) for i in range(5)]
+    embedding_sql.upsert(conn, [(i, embedding_id(cfg), v) for i, v in zip(ids[:3], BagEmbedder().embed(TOPIC[:3]))])
+    ctx = WorkerContext(cfg)
+    assert summarize_channel(conn, c, ctx, cfg, summarizer=ctx.summarizer) is not None
+    assert ctx._enricher is None  # no models loaded for the two messages without a vector
+    (row,) = rows(conn, c)
+    assert row[7] == 5 and row[4]
+
+
 def test_summary_reads_both_spaces_when_english_is_routed(conn, factory, chan, cfg):
     """With English routed to the English artifact, vectors of both spaces are reused (no
     message embedded again) and key points are chosen within a space."""

@@ -14,9 +14,11 @@ from enrichment_ai.summarizers import (
     ExtractiveSummarizer,
     Seq2SeqSummarizer,
     WindowMessage,
+    WORDS_SPACE,
     build_summarizer,
     content_words,
     mmr_select,
+    word_vectors,
 )
 
 
@@ -93,6 +95,49 @@ def test_mmr_compares_only_within_an_embedding_space():
     assert mmr_select(e, 2, spaces=["a", "a", "b", "b"]) == [0, 2]
     # same labels everywhere: exactly the plain selection
     assert mmr_select(e, 3, spaces=["x"] * 4) == mmr_select(e, 3)
+
+
+def test_word_vectors_are_alike_only_in_shared_content_words():
+    v = word_vectors(["the deploy failed on the migration", "Migration FAILED, deploy again",
+                      "lunch pizza tomorrow anyone", "the and lol"])
+    assert v.shape == (4, 512) and np.allclose(np.linalg.norm(v[:3], axis=1), 1)
+    assert v[0] @ v[1] > 0.5 and v[0] @ v[2] == 0  # shared words / none shared
+    assert not v[3].any()  # filler only: no content, a zero row (not NaN)
+    # CRC32, not Python's salted hash(): the same vector in every worker process
+    again = word_vectors(["the deploy failed on the migration"])
+    assert np.array_equal(again[0], v[0])
+    import zlib
+    assert v[0][zlib.crc32(b"deploy") % 512] > 0
+
+
+def test_without_an_encoder_messages_lacking_a_vector_are_placed_by_their_words():
+    """A background worker holds no encoder (embed returns None): key-point candidates
+    without a stored vector are compared by their words, stored vectors as before, and a
+    summary is written all the same."""
+    asked = []
+
+    def no_encoder(texts):
+        asked.append(list(texts))
+        return None
+
+    texts = ["The release build fails because the database migration locks the messages table",
+             "Split the database migration into smaller batches during the night",
+             "Batching the migration sounds right, the messages table has forty million rows",
+             "faisal bhai purana hai ye to haan bilkul",  # scored in no language: no stored vector
+             "purana faisal bhai ka mazak tha yaar bilkul",
+             "Staging restore from last night's backup is ready for the migration test"]
+    stored = bag_embed(texts)
+    window = [msg("alice", t) for t in texts]
+    window = [WindowMessage(m.id, m.author_id, m.author, m.text, embedding=None if i in (3, 4) else stored[i],
+                            space=None if i in (3, 4) else "enc") for i, m in enumerate(window)]
+    s = ExtractiveSummarizer(no_encoder)
+    emb, spaces = s._embeddings(window)
+    assert asked == [[texts[3], texts[4]]]  # asked once, for exactly those two
+    assert spaces == ["enc", "enc", "enc", WORDS_SPACE, WORDS_SPACE, "enc"]
+    assert emb.shape == (6, 64 + 512)  # each space in a block of its own columns
+    assert emb[3, 64:] @ emb[4, 64:] > 0.3 and not emb[3, :64].any() and not emb[0, 64:].any()
+    out = s.summarize(window)
+    assert out.key_points and not out.small_talk and out.message_count == 6
 
 
 def _tiny_seq2seq(path):
