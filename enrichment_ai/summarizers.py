@@ -33,6 +33,9 @@ MAX_KEY_POINTS = 5
 MMR_LAMBDA = 0.7
 DUPLICATE_SIMILARITY = 0.95
 QUOTE_CHARS = 200
+#: A quote ending in one of these needs no "." of the summary's own (Latin, CJK full-width,
+#: Arabic, Devanagari, Greek question mark).
+_SENTENCE_ENDS = (".", "!", "?", "…", "。", "！", "？", "؟", "।", ";")
 
 #: Texts in, one embedding row per text out; ``None``: no encoder in this process (a
 #: background worker), and the summarizer places those messages by their words
@@ -135,6 +138,11 @@ def quote(msg: WindowMessage) -> str:
     if len(text) > QUOTE_CHARS:
         text = text[: QUOTE_CHARS - 1].rstrip() + "…"
     return f"{msg.author}: {text}"
+
+
+def as_sentence(text: str) -> str:
+    """``text`` ended with "." unless it already ends a sentence, in any script."""
+    return text if text.endswith(_SENTENCE_ENDS) else text + "."
 
 
 def participants(window: Sequence[WindowMessage]) -> tuple[list[UUID], list[str]]:
@@ -251,7 +259,7 @@ class ExtractiveSummarizer:
         if not points:
             text = f"{SMALL_TALK} {head}"
         else:
-            text = f"{head} " + " ".join(q if q.endswith((".", "!", "?", "…")) else q + "." for q in map(quote, points))
+            text = f"{head} " + " ".join(as_sentence(quote(m)) for m in points)
         return Summary(
             summary=text,
             key_points=[quote(m) for m in points],

@@ -15,6 +15,7 @@ from enrichment_ai.summarizers import (
     Seq2SeqSummarizer,
     WindowMessage,
     WORDS_SPACE,
+    as_sentence,
     build_summarizer,
     content_words,
     mmr_select,
@@ -138,6 +139,17 @@ def test_without_an_encoder_messages_lacking_a_vector_are_placed_by_their_words(
     assert emb[3, 64:] @ emb[4, 64:] > 0.3 and not emb[3, :64].any() and not emb[0, 64:].any()
     out = s.summarize(window)
     assert out.key_points and not out.small_talk and out.message_count == 6
+
+
+def test_quotes_ending_a_sentence_in_any_script_get_no_extra_full_stop():
+    for done in ("yuki: 京都の紅葉はとてもきれいですよ。", "yuki: 行く予定です！", "omar: هل شاهدتم المباراة؟",
+                 "ravi: मैं कल आऊँगा।", "eleni: Τι ώρα είναι;", "bob: really?", "ann: wait…"):
+        assert as_sentence(done) == done
+    assert as_sentence("alice: the build fails") == "alice: the build fails."
+    window = [msg("yuki", "京都の紅葉はとてもきれいですよ。本当に最高の季節です。"),
+              msg("yuki", "来週また京都の紅葉を見に行く予定です。楽しみにしています。")]
+    out = ExtractiveSummarizer(bag_embed).summarize(window)
+    assert out.key_points and "。." not in out.summary
 
 
 def _tiny_seq2seq(path):
