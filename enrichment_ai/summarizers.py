@@ -23,6 +23,8 @@ from uuid import UUID
 
 import numpy as np
 
+from enrichment_ai.analysis.text import has_letters
+
 #: What a toxic quote is replaced with, in summaries and in abstractive model input.
 MASK = "[message hidden: flagged as toxic]"
 #: Summary of a window where nothing informative was said.
@@ -93,7 +95,11 @@ class Summary:
 
 def content_words(text: str) -> int:
     """Words that carry information: not filler, at least 3 letters or a number;
-    CJK runs count one word per two characters."""
+    CJK runs count one word per two characters. A text without a letter has none: numbers
+    alone ("9 0 1 3 8 3 8 3 2 7") say nothing a recap can quote, and the analysis gives such
+    a message no scores and no vector."""
+    if not has_letters(text):
+        return 0
     n = 0
     for tok in _WORD.findall(text.lower()):
         if _CJK.search(tok):
@@ -122,8 +128,9 @@ def word_vectors(texts: Sequence[str]) -> np.ndarray:
     """Hashed bags of content words (CRC32, the same in every process), L2-normalised:
     the stand-in for a message without a stored embedding in a process that holds no
     encoder. Two messages are alike here only if they share words; that places the rare
-    key-point candidate the analysis gave no vector (text it scored in no language) within
-    the window without loading ~1.4 GB of models beside the analysis pool."""
+    key-point candidate without a stored vector (a row past the 2-day cache, of another
+    model version) within the window without loading ~1.4 GB of models beside the
+    analysis pool."""
     out = np.zeros((len(texts), _WORD_DIM), dtype=np.float32)
     for i, text in enumerate(texts):
         for tok in _content_tokens(text):
