@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -100,28 +100,18 @@ def content_words(text: str) -> int:
     a message no scores and no vector."""
     if not has_letters(text):
         return 0
-    n = 0
+    return sum(max(1, len(_CJK.findall(tok)) // 2) if cjk else 1 for tok, cjk in _content_tokens(text))
+
+
+def _content_tokens(text: str) -> Iterator[tuple[str, bool]]:
+    """``(token, is_cjk)`` for the tokens that carry information: CJK runs, and words not
+    filler with at least 3 letters or a number (what :func:`content_words` counts and
+    :func:`word_vectors` hashes)."""
     for tok in _WORD.findall(text.lower()):
         if _CJK.search(tok):
-            n += max(1, len(_CJK.findall(tok)) // 2)
-        elif _is_content(tok):
-            n += 1
-    return n
-
-
-def _is_content(tok: str) -> bool:
-    return (len(tok) >= 3 or tok.isdigit()) and tok not in _FILLER
-
-
-def _content_tokens(text: str) -> list[str]:
-    """The tokens :func:`content_words` counts: content words, CJK runs as character pairs."""
-    out: list[str] = []
-    for tok in _WORD.findall(text.lower()):
-        if _CJK.search(tok):
-            out.extend(tok[i:i + 2] for i in range(max(1, len(tok) - 1)))
-        elif _is_content(tok):
-            out.append(tok)
-    return out
+            yield tok, True
+        elif (len(tok) >= 3 or tok.isdigit()) and tok not in _FILLER:
+            yield tok, False
 
 
 def word_vectors(texts: Sequence[str]) -> np.ndarray:
@@ -133,8 +123,10 @@ def word_vectors(texts: Sequence[str]) -> np.ndarray:
     analysis pool."""
     out = np.zeros((len(texts), _WORD_DIM), dtype=np.float32)
     for i, text in enumerate(texts):
-        for tok in _content_tokens(text):
-            out[i, zlib.crc32(tok.encode()) % _WORD_DIM] += 1.0
+        for tok, cjk in _content_tokens(text):
+            # a CJK run has no spaces between its words: its character pairs stand for them
+            for piece in ([tok[j:j + 2] for j in range(max(1, len(tok) - 1))] if cjk else [tok]):
+                out[i, zlib.crc32(piece.encode()) % _WORD_DIM] += 1.0
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.where(norms == 0, 1, norms)
 
