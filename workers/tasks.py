@@ -134,6 +134,7 @@ def register(app: Celery, settings: Settings) -> None:
                                     settings, redis=ctx.redis,
                                     quarantined=[message_id_of(e) for e in events if e.quarantine],
                                     recompute=[message_id_of(e) for e in events if e.kwargs.get("force")])
+            ctx.refresh_model_version()
         observe_batch(outcome, settings.queue, [e.enqueued_at for e in events], redis=ctx.redis)
         enqueue_summaries(app, outcome.due_channels)
         return {"batch": outcome.batch_id, "size": outcome.size,
