@@ -27,19 +27,26 @@ _SERVERS = """
 srv AS (SELECT s.id AS server_id, s.created_at FROM servers s WHERE s.deleted_at IS NULL)"""
 
 _DAY_HI = "((%(last)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
+#: The last day a health row may be restated: ``last``, or a later day whose activity this
+#: run changed (a re-run of an older day still recounts every stored day after a threshold
+#: change or a late edit; the next runs see nothing left to restate for them).
+_TARGET_HI = "GREATEST(%(last)s::date, (SELECT max(day) FROM rollup_touched))"
 #: Health may be restated back to the start of the reputation window.
 _RESTATE_LO = "LEAST(%(first)s::date, %(lo_day)s::date)"
 
 # Targets: every server and day of [first, last] (new rows allowed), plus existing rows
-# of earlier days to restate: (server, day) pairs whose activity changed late
-# (rollup_touched), days recomputed from raw outside [first, last] (restate_days), and
-# days whose moderation count moved (a moderation event dated in the past).
+# to restate: (server, day) pairs whose activity this run changed outside [first, last]
+# (rollup_touched: late changes, a threshold change's recount — also of days after
+# ``last`` when an older day is re-run), and, before ``last``, days recomputed from raw
+# outside [first, last] (restate_days) and days whose moderation count moved (a
+# moderation event dated in the past).
 HEALTH_UPSERT = f"""
 WITH {_SERVERS},
 mods AS (
     SELECT server_id, (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
     FROM moderation_events
-    WHERE created_at >= ({_RESTATE_LO}::timestamp AT TIME ZONE 'UTC') AND created_at < {_DAY_HI}
+    WHERE created_at >= ({_RESTATE_LO}::timestamp AT TIME ZONE 'UTC')
+      AND created_at < (({_TARGET_HI} + 1)::timestamp AT TIME ZONE 'UTC')
     GROUP BY 1, 2
 ),
 targets AS (
@@ -47,11 +54,12 @@ targets AS (
     FROM srv CROSS JOIN generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS d
     UNION
     SELECT ch.server_id, ch.date FROM community_health ch
-    WHERE ch.date >= {_RESTATE_LO} AND ch.date <= %(last)s::date
+    WHERE ch.date >= {_RESTATE_LO}
       AND ((ch.server_id, ch.date) IN (SELECT server_id, day FROM rollup_touched)
-           OR ch.date = ANY(%(restate_days)s::date[])
-           OR ch.moderation_actions IS DISTINCT FROM
-              COALESCE((SELECT mods.n FROM mods WHERE mods.server_id = ch.server_id AND mods.day = ch.date), 0))
+           OR ch.date <= %(last)s::date
+              AND (ch.date = ANY(%(restate_days)s::date[])
+                   OR ch.moderation_actions IS DISTINCT FROM
+                      COALESCE((SELECT mods.n FROM mods WHERE mods.server_id = ch.server_id AND mods.day = ch.date), 0)))
 )
 INSERT INTO community_health AS ch (
     server_id, date, active_users, message_count, positive_sentiment_ratio,

@@ -317,6 +317,29 @@ def test_threshold_change_restates_the_servers_days(conn, small):
     assert health(conn, s, OLD)[3] == 0 and reputation(conn, s, small["c"])[:3] == (7, 0, 1)
 
 
+def test_a_threshold_change_picked_up_by_a_rerun_of_an_older_day_restates_the_later_days(conn, factory):
+    """A re-run of an older day after a threshold change recounts every stored day of the
+    server; the health rows after the day it ran for are restated too — the next nightly
+    run finds the threshold already recorded and would not restate them again."""
+    author = factory.user()
+    s = factory.server(factory.user())
+    ch = factory.channel(s)
+    days = [D - timedelta(days=i) for i in (3, 2, 1, 0)]
+    for d in days:
+        m = factory.message(ch, author, LONG, created_at=at(d, 9))
+        analyse(conn, m, at(d, 9), 0.0, 0.6)  # toxic at 0.5, not at the default 0.8
+    for d in days:
+        run_rollups(conn, d)
+    assert [health(conn, s, d)[3] for d in days] == [0, 0, 0, 0]
+    conn.execute("INSERT INTO server_enrichment_settings (server_id, toxicity_threshold) VALUES (%s, 0.5)", (s,))
+    run_rollups(conn, days[0])  # an operator re-runs an older day before the next nightly run
+    run_rollups(conn, D + timedelta(days=1))
+    incremental = [health(conn, s, d) for d in days]
+    assert [h[3] for h in incremental] == [1, 1, 1, 1]
+    rollup_range(conn, days[0], D + timedelta(days=1))  # from raw
+    assert [health(conn, s, d) for d in days] == incremental
+
+
 def test_people_turned_bots_and_moved_channels_are_restated(conn, factory, small):
     s = small["server"]
     react(conn, small["ma"], small["t"], small["b"])
