@@ -5,7 +5,8 @@ Pure computation, no I/O beyond reading model files in :meth:`Enricher.load`. Pe
 1. hygiene per text: ``None``/empty/whitespace → skipped (``reason="empty"``); lone
    surrogates and control characters are replaced/removed and longer texts cut to
    ``Settings.max_chars`` (each recorded in ``details``); text without a single letter
-   (emoji, digits, punctuation) → ``und``, no scores, a reason;
+   outside links, mentions and custom emoji (emoji, digits, punctuation, a bare link)
+   → ``und``, no scores, a reason;
 2. language id: ONE detector call for every remaining text (with the caller's optional
    per-text :class:`~enrichment_ai.analysis.language_prior.LanguageHint`: a platform
    prior for text too short or ambiguous to decide alone);
@@ -39,12 +40,13 @@ from enrichment_ai.analysis import registry
 from enrichment_ai.analysis.coverage import GROUPS, row_coverage, transferred_groups
 from enrichment_ai.analysis.language import UND
 from enrichment_ai.analysis.language_prior import LanguageHint
-from enrichment_ai.analysis.text import has_letters, sanitize
+from enrichment_ai.analysis.text import has_letters, sanitize, strip_chat_noise
 from enrichment_ai.config import Settings
 from enrichment_ai.types import Analysis
 
-#: Bumped when the pipeline's own rules change (part of model_version).
-PIPELINE_VERSION = 1
+#: Bumped when the pipeline's own rules change (part of model_version). 2: a text whose
+#: only letters are in links, mentions or custom emoji is not scored (2026-12-07).
+PIPELINE_VERSION = 2
 MODEL_VERSION_MAX = 128
 
 REASON_EMPTY = "empty"
@@ -185,7 +187,9 @@ class Enricher:
             s = sanitize(text, self.settings.max_chars)
             a = Analysis(UND, 0.0, model_version=version, details=dict(s.notes))
             out.append(a)
-            if has_letters(s.text):
+            # the letters of a link, a mention or a custom emoji are not the author's words:
+            # "https://example.com/you-are-a-stupid-idiot" alone scored 0.99 toxicity
+            if has_letters(strip_chat_noise(s.text)):
                 clean[i] = s.text
             else:
                 a.reason = REASON_NO_LETTERS

@@ -105,7 +105,7 @@ def test_model_version_names_every_analyzer(enricher, english_enricher):
 
     for e in (enricher, english_enricher):
         v = e.model_version
-        full = "|".join([e.shared.version, e.language.version, e.entities.version, "p1"])
+        full = "|".join([e.shared.version, e.language.version, e.entities.version, "p2"])
         assert len(v) <= MODEL_VERSION_MAX
         if len(full) <= MODEL_VERSION_MAX:  # every analyzer named in full
             assert v == full
@@ -222,3 +222,26 @@ def test_entities_routed_by_language_with_a_reason_elsewhere(enricher):
     assert "entities_reason" not in fr.details
     assert de.language == "de" and de.entities == []
     assert de.details["entities_reason"].startswith("no entity pipeline for language 'de'")
+
+
+def test_a_text_whose_only_letters_are_links_mentions_or_custom_emoji_is_not_scored(enricher):
+    """A bare link's slug or a handle is not the author's words: no scores, so no alert
+    ("…/you-are-a-stupid-idiot" alone scored 0.99 toxicity); with words around it, scored."""
+    texts = ["https://example.com/you-are-a-stupid-idiot", "@dumbass_loser", "<:kekw:123456789012345678>",
+             ":rage: :middle_finger:", "you are a stupid idiot https://example.com"]
+    out = enricher.enrich_batch(texts)
+    for a in out[:4]:
+        assert a.toxicity is None and a.sentiment is None and "no letters" in a.reason
+    assert out[4].toxicity is not None and out[4].toxicity > 0.5
+
+
+def test_entity_and_span_offsets_point_into_the_message_text_despite_control_characters(enricher):
+    """Control characters become spaces, one-for-one: offsets index the message as stored."""
+    raw = "\x07Barack Obama visited Paris with\x00Emmanuel Macron. You are a stupid worthless idiot."
+    (a,) = enricher.enrich_batch([raw])
+    assert a.entities, a
+    for e in a.entities:
+        assert raw[e.start:e.end] == e.text
+    span = a.details.get("toxicity_span")
+    if span:
+        assert raw[span["start"]:span["end"]] == span["text"]
