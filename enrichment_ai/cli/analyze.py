@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, TextIO
 
+from enrichment_ai.analysis.text import safe_str
 from enrichment_ai.config import Settings
 from enrichment_ai.types import Analysis
 
@@ -59,8 +60,9 @@ def _lines(stream: TextIO) -> Iterator[str]:
 
 
 def _open_text(binary: BinaryIO) -> TextIO:
-    """UTF-8 text over ``binary`` with ``newline="\n"``: no universal-newline splitting."""
-    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n")
+    """UTF-8 text over ``binary`` with ``newline="\n"``: no universal-newline splitting
+    (``utf-8-sig``: a byte-order mark that Windows tools put first is not text)."""
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="\n")
 
 
 def read_inputs(args: argparse.Namespace) -> Iterable[tuple[Any, str | None]]:
@@ -73,7 +75,7 @@ def read_inputs(args: argparse.Namespace) -> Iterable[tuple[Any, str | None]]:
         buffer = getattr(sys.stdin, "buffer", None)
         stream = _open_text(buffer) if buffer is not None else sys.stdin
         return (parse_line(ln) for ln in _lines(stream))
-    handle = open(args.input, encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115 - closed at exhaustion
+    handle = open(args.input, encoding="utf-8-sig", errors="replace", newline="\n")  # noqa: SIM115 - closed at exhaustion
     return (parse_line(ln) for ln in _closing(handle))
 
 
@@ -99,13 +101,25 @@ def to_record(analysis: Analysis, item_id: Any = None) -> dict[str, Any]:
     return {"id": item_id, **record} if item_id is not None else record
 
 
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON line, UTF-8 as is; ASCII-escaped when the record holds a lone surrogate
+    (an input ``id`` such as ``"m\\ud800"``: JSON allows it, UTF-8 cannot encode it), so
+    the value comes back exactly and the run goes on."""
+    line = json.dumps(record, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record, ensure_ascii=True)
+    return line + "\n"
+
+
 def _fmt(x: float | None, spec: str = "+.2f") -> str:
     return "-" if x is None else format(x, spec)
 
 
 def table_row(n: int, text: str | None, a: Analysis) -> str:
     """One human-readable line."""
-    shown = (text or "").replace("\n", " ").replace("\r", " ")
+    shown = safe_str(text or "").replace("\n", " ").replace("\r", " ")
     shown = shown if len(shown) <= 40 else shown[:39] + "…"
     ents = ", ".join(f"{e.text}/{e.label}" for e in a.entities)
     extra = f"  [{a.reason}]" if a.reason else ""
@@ -141,7 +155,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             for (item_id, text), analysis in zip(chunk, results):
                 n += 1
                 if args.format == "jsonl":
-                    out.write(json.dumps(to_record(analysis, item_id), ensure_ascii=False) + "\n")
+                    out.write(json_line(to_record(analysis, item_id)))
                 else:
                     print(table_row(n, text, analysis), file=out)
             out.flush()

@@ -96,3 +96,28 @@ def test_one_output_row_per_newline_terminated_line(tmp_path):
     rows = [json.loads(ln) for ln in out.read_text(encoding="utf-8").split("\n") if ln]
     assert len(rows) == 4
     assert rows[0]["language"] == "en" and rows[2]["skipped"] and not rows[3]["skipped"]
+
+
+def test_a_byte_order_mark_does_not_turn_the_first_json_line_into_text(tmp_path, monkeypatch):
+    import io
+
+    src = tmp_path / "bom.jsonl"
+    src.write_bytes('\ufeff{"id": "m1", "text": "Barack Obama visited Paris."}\nplain\n'.encode())
+    assert _inputs(str(src)) == [("m1", "Barack Obama visited Paris."), (None, "plain")]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(src.read_bytes()), encoding="utf-8"))
+    assert _inputs("-") == [("m1", "Barack Obama visited Paris."), (None, "plain")]
+
+
+def test_a_lone_surrogate_in_an_id_or_text_is_written_not_fatal():
+    """JSON allows "\\ud800" (a JS string cut inside an emoji); UTF-8 cannot encode it: the
+    jsonl line escapes it (the id comes back exactly), the table shows U+FFFD."""
+    from enrichment_ai.cli.analyze import json_line, table_row
+    from enrichment_ai.types import Analysis
+
+    line = json_line({"id": "m4\ud800", "language": "en"})
+    line.encode("utf-8")
+    assert json.loads(line)["id"] == "m4\ud800"
+    assert json_line({"id": "ü"}) == '{"id": "ü"}\n'  # UTF-8 as is otherwise
+    row = table_row(1, "nice game \ud83d everyone", Analysis("en", 0.9))
+    row.encode("utf-8")
+    assert "nice game \ufffd everyone" in row
