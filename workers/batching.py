@@ -77,6 +77,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from celery import Task, signals
 from celery.utils.imports import symbol_by_name
@@ -182,7 +183,12 @@ class BatchTask(Task):
         mid = kwargs.get("message_id") if isinstance(kwargs, dict) else None
         if mid is None and args:
             mid = args[0]
-        return None if mid is None else str(mid)[:100]
+        if mid is None:
+            return None
+        try:  # "{UPPER-CASE}" or hyphen-less ids are valid: key them as the sweeper does
+            return str(UUID(str(mid)))
+        except (TypeError, ValueError, AttributeError):
+            return str(mid)[:100]
 
     @property
     def pending_ttl_s(self) -> int:
@@ -370,16 +376,26 @@ class BatchTask(Task):
             consumer.qos.decrement_eventually()
             add(req)
 
+        def request(message, body, headers, decoded, utc, ack, reject):
+            return Req(message, on_ack=ack, on_reject=reject, app=app, hostname=consumer.hostname,
+                       eventer=consumer.event_dispatcher, task=task, body=body, headers=headers,
+                       decoded=decoded, utc=utc, connection_errors=consumer.connection_errors)
+
         def handler(message, body, ack, reject, callbacks, **_kw) -> None:
-            if body is None and "args" not in message.payload:
-                body, headers, decoded, utc = message.body, message.headers, False, app.uses_utc_timezone()
-            elif "args" in message.payload:
-                body, headers, decoded, utc = hybrid_to_proto2(message, message.payload)
-            else:
-                body, headers, decoded, utc = proto1_to_proto2(message, body)
-            req = Req(message, on_ack=ack, on_reject=reject, app=app, hostname=consumer.hostname,
-                      eventer=consumer.event_dispatcher, task=task, body=body, headers=headers,
-                      decoded=decoded, utc=utc, connection_errors=consumer.connection_errors)
+            try:
+                payload = message.payload
+                if body is None and "args" not in payload:
+                    body, headers, decoded, utc = message.body, message.headers, False, app.uses_utc_timezone()
+                elif "args" in payload:
+                    body, headers, decoded, utc = hybrid_to_proto2(message, payload)
+                else:
+                    body, headers, decoded, utc = proto1_to_proto2(message, body)
+                req = request(message, body, headers, decoded, utc, ack, reject)
+                check_shape(req._payload)
+            except Exception as exc:  # noqa: BLE001 - see malformed_body
+                req = malformed_body(message, exc, ack, reject)
+                if req is None:
+                    return
             if req.expires and req.revoked():
                 return
             signals.task_received.send(sender=consumer, request=req)
@@ -390,6 +406,24 @@ class BatchTask(Task):
                 timer.call_at(eta, add_after_eta, (req,), priority=6)
                 return
             add(req)
+
+        def malformed_body(message, exc, ack, reject):
+            # A body Celery cannot unpack ([[], {...}] without its third element, a JSON
+            # object or null from a raw producer, kwargs that are not an object) raised
+            # out of this handler through kombu: "Unrecoverable error", the worker exited
+            # and the restored event killed every restart. It becomes an event whose
+            # message_id names what arrived: the pool records it in rejected_events as
+            # malformed_id and it is acked, like any other bad id (README, enqueue contract).
+            what = f"malformed event body ({type(exc).__name__}): {_short_repr(_safe_payload(message))}"
+            log.warning("%s: %s", task.name, what)
+            try:
+                return request(message, ((), {"message_id": what[:100]}, {}), message.headers, True,
+                               app.uses_utc_timezone(), ack, reject)
+            except Exception as exc2:  # noqa: BLE001 - not even the headers of a task: drop it, loudly
+                log.error("%s: dropped an event that is not a task message (%r): %s", task.name, exc2, what)
+                metrics.EVENTS_REJECTED.labels((message.delivery_info or {}).get("routing_key", ""), "not_a_task").inc()
+                ack()
+                return None
 
         return handler
 
@@ -437,7 +471,7 @@ class BatchTask(Task):
 
     @staticmethod
     def _args_kwargs(req) -> tuple[tuple, dict]:
-        args, kwargs, _embed = req._payload
+        args, kwargs, _embed = req._payload  # shape checked at receipt (check_shape)
         return tuple(args or ()), dict(kwargs or {})
 
     def _dispatch(self, pool, reqs: list, *, lost: int = 0, quarantine: bool = False) -> None:
@@ -641,3 +675,25 @@ def _float_or_none(value: Any) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def check_shape(payload) -> None:
+    """Raise unless ``payload`` is a Celery protocol-2 body this consumer can read:
+    ``[args (list), kwargs (object), embed (object or null)]``."""
+    if not isinstance(payload, (list, tuple)) or len(payload) != 3:
+        raise ValueError("the body is not [args, kwargs, embed]")
+    args, kwargs, embed = payload
+    if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict) or not isinstance(embed, (dict, type(None))):
+        raise ValueError("args must be a list, kwargs and embed objects")
+
+
+def _safe_payload(message):
+    try:
+        return message.payload
+    except Exception:  # noqa: BLE001 - undecodable: show the raw body
+        return getattr(message, "body", None)
+
+
+def _short_repr(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -38,3 +38,26 @@ def test_raw_lpush_of_the_documented_message_is_analysed(celery_worker, factory,
     rows = wait_analysed(conn, [mid], timeout_s=60)
     wait_drained(redis, "cpu")
     assert rows[mid]["count"] == 1 and rows[mid]["model_version"]
+
+
+def test_a_raw_body_celery_cannot_unpack_is_rejected_and_the_worker_lives(celery_worker, factory, conn, redis):
+    """A platform's bug — the body `[[], {"message_id": …}]` without its third element —
+    killed the worker ("Unrecoverable error"), and the restored event every restart:
+    now it is recorded in rejected_events, acked, and the next event is analysed."""
+    marker = str(uuid.uuid4())
+    body = json.dumps([[], {"message_id": marker}])
+    envelope = (readme_json_after("<!-- raw-envelope -->")
+                .replace("<base64 body>", base64.b64encode(body.encode()).decode())
+                .replace("<task-uuid>", str(uuid.uuid4())).replace("<message-uuid>", marker))
+    redis.lpush("cpu", envelope)
+    mid = factory.message(content="Sent right after a broken event.")
+    redis.lpush("cpu", readme_json_after("<!-- raw-envelope -->")
+                .replace("<base64 body>", base64.b64encode(
+                    readme_json_after("<!-- raw-body -->").replace("<message-uuid>", str(mid)).encode()).decode())
+                .replace("<task-uuid>", str(uuid.uuid4())).replace("<message-uuid>", str(mid)))
+    wait_analysed(conn, [mid], timeout_s=60)
+    wait_drained(redis, "cpu")
+    (raw,) = conn.execute("SELECT raw FROM rejected_events WHERE reason = 'malformed_id' AND raw LIKE %s",
+                          (f"%{marker[:8]}%",)).fetchone()
+    assert "malformed event body" in raw
+    assert celery_worker.proc.poll() is None

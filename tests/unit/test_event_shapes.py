@@ -1,0 +1,100 @@
+"""Event bodies a raw producer may push that Celery cannot unpack: none may raise out of
+the consumer's handler (the worker exited on it, and on the restored event at every
+restart) or strand the batch around it; each becomes a malformed_id event for the pool."""
+
+from __future__ import annotations
+
+import json
+import types
+import uuid
+
+import pytest
+
+from enrichment_ai.config import Settings
+from workers.app import ANALYZE, create_app
+from workers.tasks import message_id_of
+
+
+class _Timer:
+    def __init__(self):
+        self.calls = []
+
+    def call_after(self, _s, fn, args=(), priority=0):
+        self.calls.append((fn, args))
+        return types.SimpleNamespace(cancel=lambda: None)
+
+    def call_at(self, _t, fn, args=(), priority=0):
+        return self.call_after(0, fn, args)
+
+    def call_repeatedly(self, _s, _fn):
+        return types.SimpleNamespace(cancel=lambda: None)
+
+    def run(self):  # kombu's hub logs a raising timer callback and goes on: here it fails the test
+        while self.calls:
+            fn, args = self.calls.pop(0)
+            fn(*args)
+
+
+class _Pool:
+    num_processes = 1
+
+    def __init__(self):
+        self.batches = []
+
+    def apply_async(self, _fn, args, callback, error_callback):
+        self.batches.append(args[1])
+
+
+class _Message:
+    def __init__(self, payload):
+        self.payload, self.body, self.delivery_tag = payload, json.dumps(payload), str(uuid.uuid4())
+        self.headers = {"task": ANALYZE, "id": self.delivery_tag, "root_id": self.delivery_tag, "retries": 0}
+        self.content_type, self.content_encoding = "application/json", "utf-8"
+        self.delivery_info, self.properties = {"routing_key": "cpu"}, {}
+
+
+@pytest.fixture()
+def consume():
+    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0"))
+    task = app.tasks[ANALYZE]
+    task.markers_redis = lambda: None
+    timer, pool = _Timer(), _Pool()
+    consumer = types.SimpleNamespace(pool=pool, timer=timer, hostname="w@h", event_dispatcher=None,
+                                     task_consumer=None, connection_errors=(), qos=None)
+    handler = task.Strategy(task, app, consumer)
+
+    def deliver(payloads):
+        for p in payloads:
+            handler(_Message(p), None, lambda: None, lambda requeue=False: None, [])
+        timer.run()
+        return [[message_id_of(e) for e in batch] for batch in pool.batches]
+
+    yield deliver
+    app.close()
+
+
+@pytest.mark.parametrize("bad", [
+    [[], {"message_id": "x"}],  # no third element
+    None,
+    {"message_id": "x"},  # an object, not [args, kwargs, embed]
+    [[], "oops", {}],  # kwargs not an object
+    [7, {}, {}],  # args not a list
+])  # fmt: skip
+def test_a_body_celery_cannot_unpack_becomes_a_malformed_event_and_the_batch_goes_on(consume, bad):
+    good = [str(uuid.uuid4()) for _ in range(3)]
+    batches = consume([[[], {"message_id": good[0]}, {}], bad, [[], {"message_id": good[1]}, {}],
+                       [[good[2]], {}, None]])
+    ids = [mid for batch in batches for mid in batch]
+    assert len(ids) == 4 and [i for i in ids if i in good] == good
+    (odd,) = [i for i in ids if i not in good]
+    assert odd.startswith("malformed event body")
+
+
+def test_event_keys_are_canonical_ids():
+    from workers.batching import BatchTask
+
+    mid = uuid.uuid4()
+    key = BatchTask.event_key
+    assert key(None, (), {"message_id": str(mid).upper()}) == str(mid)
+    assert key(None, (), {"message_id": mid.hex}) == str(mid)
+    assert key(None, (), {"message_id": "not-a-uuid"}) == "not-a-uuid"
