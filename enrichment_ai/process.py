@@ -45,7 +45,7 @@ log = logging.getLogger("enrichment.process")
 ANALYZE_TASK = "enrichment.analyze_message"
 #: Skip reasons recorded by this module (the enricher adds its own, e.g. ``empty``).
 MALFORMED_ID = "malformed_id"
-NOT_FOUND = "not_found"
+NOT_FOUND = "not_found"  # = store.SKIP_MISSING: due again for the sweeper once the message exists
 DELETED = "deleted"
 #: the message killed the worker process analysing it, repeatedly (workers.batching)
 WORKER_LOST = "worker_lost"

@@ -47,8 +47,9 @@ class Factory:
         *,
         created_at: datetime | None = None,
         deleted: bool = False,
+        id: UUID | None = None,  # noqa: A002 - the column's name
     ) -> UUID:
-        mid = uuid.uuid4()
+        mid = id or uuid.uuid4()
         created_at = created_at or datetime.now(timezone.utc)
         self.conn.execute(
             "INSERT INTO messages (id, channel_id, author_id, content, timestamp, created_at, deleted_at)"

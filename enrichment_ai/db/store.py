@@ -19,9 +19,10 @@ import psycopg
 
 from enrichment_ai.types import Analysis, Message
 
-#: analysis_skips.reason for an id that is not in ``messages`` (yet). The sweeper
-#: does not treat such a skip as final: if the message appears later it is returned.
-SKIP_MISSING = "missing"
+#: analysis_skips.reason for an id that is not in ``messages`` (yet), as the worker
+#: records it. The sweeper does not treat such a skip as final: if the message appears
+#: later (its event was sent before its transaction committed) it is returned.
+SKIP_MISSING = "not_found"
 #: analysis_skips.reason for a message whose ``deleted_at`` is set.
 SKIP_DELETED = "deleted"
 #: analysis_skips.reason for a message that killed the process analysing it (quarantined).

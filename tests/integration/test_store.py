@@ -97,7 +97,7 @@ def test_record_skips_idempotent(conn, factory):
     rows = {r[0]: r[1:] for r in conn.execute(
         "SELECT message_id, reason, attempts, first_seen < last_seen FROM analysis_skips"
         " WHERE message_id = ANY(%s) AND model_version = %s", ([unknown, deleted], V))}
-    assert rows == {unknown: ("missing", 2, True), deleted: ("deleted", 1, False)}
+    assert rows == {unknown: (store.SKIP_MISSING, 2, True), deleted: ("deleted", 1, False)}
 
 
 def test_messages_missing_analysis(conn, factory):
@@ -118,7 +118,7 @@ def test_messages_missing_analysis(conn, factory):
     msgs = store.fetch_messages(conn, old[:2])
     store.upsert_analyses(conn, [(msgs[i], _analysis(model_version=version)) for i in old[:2]])
     store.record_skips(conn, [(old[2], "empty"), (old[3], store.SKIP_MISSING)], version)
-    assert due(limit=2) == [old[3], old[4]]  # a "missing" skip for a message that now exists is due again
+    assert due(limit=2) == [old[3], old[4]]  # a "not_found" skip for a message that now exists is due again
     assert due(limit=1) == [old[3]]
     assert due(version + "x") == old  # another model version still needs all of them
     # the grace period: a message from just now is due only with older_than_s=0

@@ -152,6 +152,28 @@ def test_sweeper_reenqueues_a_message_whose_event_was_lost(celery_worker, produc
     assert "sweep: re-enqueued" in celery_worker.log()
 
 
+def test_a_message_whose_event_came_before_its_commit_is_swept_once_it_exists(celery_worker, producer, factory,
+                                                                              conn, redis):
+    """The platform sent the event before its INSERT committed: the worker records the id
+    as not_found; once the message exists, that skip is not final and the sweeper
+    re-enqueues it (a "not_found" skip was final, so such a message was never analysed)."""
+    from enrichment_ai import process
+    from enrichment_ai.db import store
+    from workers import markers
+
+    assert process.NOT_FOUND == store.SKIP_MISSING
+    mid = uuid.uuid4()
+    producer.send_task("enrichment.analyze_message", kwargs={"message_id": str(mid)})
+    wait_for(lambda: skip_reasons(conn, [mid]) == {mid: "not_found"}, 60, "the not_found skip")
+    created = datetime.now(UTC) - timedelta(seconds=90)  # committed late; older than the grace now
+    factory.message(content="My INSERT committed after my event was sent.", created_at=created, id=mid)
+    wait_drained(redis, "cpu")
+    redis.delete(markers.SWEEP_LOCK)  # an earlier test's sweep holds it for half an interval
+    producer.send_task("enrichment.sweep", kwargs={"since": (created - timedelta(seconds=1)).isoformat()})
+    wait_analysed(conn, [mid], timeout_s=60)
+    wait_for(lambda: drained(redis, "cpu"), 60, "drained")
+
+
 def test_the_model_version_computed_in_a_child_is_the_one_the_worker_runs(celery_worker, worker_settings, redis):
     """A process without models (a background worker whose Redis lost the analysis
     workers' version) gets it from a child process that loads the models and exits: the
