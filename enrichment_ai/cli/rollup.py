@@ -1,9 +1,15 @@
-"""``enrichment-ai rollup``: community health + reputation for a UTC day or a range."""
+"""``enrichment-ai rollup``: community health + reputation for a UTC day or a range.
+
+Runs as whatever role it is given, typically ``enrichment_worker`` (as the beat's
+``nightly_rollup`` does), which may not change the schema: it never migrates, and
+refuses to run on a schema with pending migrations (``enrichment-ai migrate`` first).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import date
 
 from enrichment_ai.config import Settings
@@ -28,7 +34,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     last = args.date or args.last or yesterday_utc()
     first = args.date or args.first or last
     with start_services(settings) as services, db.connect(services.database_url) as conn:
-        db.migrate(conn)
+        done = set(db.applied_migrations(conn))
+        pending = [m.version for m in db.migrations() if m.version not in done]
+        if pending:
+            print(f"the database schema is not current: {len(pending)} migration(s) pending "
+                  f"({', '.join(pending)}); run `enrichment-ai migrate` (as the schema's owner) "
+                  "first, then the rollup again", file=sys.stderr)
+            return 1
         out = rollup_range(conn, first, last, toxicity_threshold=settings.toxicity_threshold)
     print(json.dumps(out, indent=2))
     return 0
