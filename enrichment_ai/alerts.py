@@ -1,5 +1,5 @@
-"""Moderator alerts: toxic messages to a Redis stream per server, exactly once per
-(message id, model version) — docs/metrics.md "Moderator alerts".
+"""Moderator alerts: toxic messages to a Redis stream per server, once per message —
+docs/metrics.md "Moderator alerts".
 
 Called after the analysis batch commits. A Lua script sets the dedup key (NX) and
 appends to the stream atomically, so a redelivered batch never alerts twice; a crash
@@ -22,7 +22,9 @@ from enrichment_ai.db import alert_sql
 from enrichment_ai.types import Analysis, Message
 
 STREAM = "enrichment:alerts:{server_id}"
-DEDUP_KEY = "enrichment:alerted:{message_id}:{model_version}"
+#: Once per message, whatever computed its score: a new model version or a forced
+#: recompute of a message a moderator already heard of does not alert again.
+DEDUP_KEY = "enrichment:alerted:{message_id}"
 DEDUP_TTL_S = 30 * 24 * 3600
 STREAM_MAXLEN = 10_000
 SENTENCE_CHARS = 300
@@ -78,11 +80,14 @@ def alert_fields(message: Message, analysis: Analysis, threshold: float, channel
 def publish(redis_client: Any, conn: psycopg.Connection, analysed: Sequence[tuple[Message, Analysis]], settings: Settings) -> int:
     """Publish every analysed server message whose stored toxicity (:func:`stored_score`)
     is ≥ its server's threshold (``server_enrichment_settings``, else
-    ``settings.toxicity_threshold``) once.
+    ``settings.toxicity_threshold``) once — unless the message is older than
+    ``settings.alert_max_age_s`` (history re-analysed is not news for a moderator).
     Returns how many alerts this call appended (duplicates count 0)."""
+    oldest = datetime.now(timezone.utc).timestamp() - settings.alert_max_age_s
     candidates = [
         (m, a) for m, a in analysed
         if m.server_id is not None and a.toxicity is not None and not a.skipped and not m.deleted
+        and m.created_at.timestamp() >= oldest
     ]
     if not candidates:
         return 0
@@ -100,7 +105,7 @@ def publish(redis_client: Any, conn: psycopg.Connection, analysed: Sequence[tupl
         argv: list[str] = [str(DEDUP_TTL_S), str(STREAM_MAXLEN)]
         for k, v in fields.items():
             argv += [k, v]
-        key = DEDUP_KEY.format(message_id=m.id, model_version=a.model_version)
+        key = DEDUP_KEY.format(message_id=m.id)
         if script(keys=[key, stream_key(m.server_id)], args=argv):
             published += 1
     return published

@@ -195,6 +195,11 @@ class Settings(BaseSettings):
     toxicity_threshold: float = Field(
         0.8, ge=0, le=1, description="Default alert threshold when a server sets none"
     )
+    alert_max_age_s: int = Field(
+        7 * 86400, ge=0,
+        description="No alert for a message older than this when analysed (a backfill, a model "
+        "upgrade's re-analysis, a long outage's backlog: history, not news for a moderator)",
+    )
     summary_min_messages: int = Field(20, ge=2, description="New analysed messages that trigger a summary")
     summary_min_interval_s: int = Field(
         1800, ge=0,

@@ -304,27 +304,3 @@ def package_version() -> str:
     except metadata.PackageNotFoundError:  # pragma: no cover
         return "0+unknown"
 
-
-def model_version_in_child(settings: Settings, *, timeout_s: float = 600.0) -> str:
-    """The model version ``Enricher(settings).load()`` reports, computed by a child process
-    that loads the models and exits: for a process that must know the version but must
-    not keep ~1.4 GB of models (a background worker's sweep, workers/context.py). The
-    version hashes the weight files as loaded, so it is computed by loading, never
-    re-derived by a second code path that could drift from it. The settings travel on
-    stdin (not argv: the database URL may hold a password)."""
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-m", "enrichment_ai.pipeline"], input=settings.model_dump_json(),
-                          capture_output=True, text=True, timeout=timeout_s, check=False)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"computing the model version in a child process failed (exit {done.returncode}): "
-                           f"{done.stderr.strip()[-500:]}")
-    return lines[-1]
-
-
-if __name__ == "__main__":  # the child of model_version_in_child
-    import sys
-
-    print(Enricher(Settings.model_validate_json(sys.stdin.read())).load().model_version)

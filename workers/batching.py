@@ -94,7 +94,9 @@ log = logging.getLogger("enrichment.batching")
 
 def transient_errors() -> tuple[type[BaseException], ...]:
     """Errors worth retrying: lost/refused DB or broker connections, serialization
-    failures, deadlocks. Bad input never raises (it becomes a recorded skip)."""
+    failures, deadlocks, a Redis that refuses writes for now (a replica after failover:
+    READONLY; maxmemory: OOM — after the commit these lost the batch's alerts, acked as
+    failed). Bad input never raises (it becomes a recorded skip)."""
     import psycopg
     import redis
     from kombu.exceptions import OperationalError as KombuOperationalError
@@ -103,6 +105,8 @@ def transient_errors() -> tuple[type[BaseException], ...]:
         psycopg.OperationalError,  # connection lost/refused, admin shutdown, deadlock, serialization
         redis.ConnectionError,
         redis.TimeoutError,
+        redis.exceptions.ReadOnlyError,
+        redis.exceptions.OutOfMemoryError,
         KombuOperationalError,
         ConnectionError,
         TimeoutError,

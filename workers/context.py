@@ -35,14 +35,6 @@ log = logging.getLogger("enrichment.worker")
 
 _CONTEXT: WorkerContext | None = None
 
-#: Redis key an analysis worker's pool process writes its model version to after loading.
-MODEL_VERSION_KEY = "enrichment:model-version:{queue}"
-#: An analysis pool process re-writes it at most this often while it analyses batches, so
-#: a Redis that lost its data (restarted without persistence, flushed) has it back within
-#: a minute of live traffic.
-MODEL_VERSION_REFRESH_S = 60.0
-
-
 class WorkerContext:
     """Models and connections of one worker process. Connections are reopened after a
     transient failure (:meth:`reset`)."""
@@ -53,58 +45,13 @@ class WorkerContext:
         self._summarizer: Any = None
         self._conn: Any = None
         self._redis: Any = None
-        self._version_published_at: float | None = None
 
     @property
     def enricher(self):
         """The loaded :class:`~enrichment_ai.pipeline.Enricher` (loaded on first use)."""
         if self._enricher is None:
             self._enricher = load_enricher(self.settings)
-            self.publish_model_version()
         return self._enricher
-
-    def publish_model_version(self) -> None:
-        """Write the loaded models' version to Redis: what the background worker's sweep
-        compares against (:meth:`analysis_model_version`)."""
-        try:
-            self.redis.set(MODEL_VERSION_KEY.format(queue=self.settings.queue), self._enricher.model_version)
-            self._version_published_at = time.monotonic()
-        except Exception as exc:  # noqa: BLE001 - refreshed after a later batch; the sweep can compute it
-            log.warning("could not publish the model version: %r", exc)
-
-    def refresh_model_version(self) -> None:
-        """After an analysis batch: publish the version again if the last publication is
-        older than :data:`MODEL_VERSION_REFRESH_S` (one Redis SET a minute per process)."""
-        last = self._version_published_at
-        if self._enricher is not None and (last is None or time.monotonic() - last >= MODEL_VERSION_REFRESH_S):
-            self.publish_model_version()
-
-    def analysis_model_version(self) -> str:
-        """The model version the analysis workers of ``Settings.queue`` run: this process's
-        own where it holds the models; else as the analysis workers published it; only
-        when none has (a Redis that lost its data while they were idle, a background
-        worker started first), computed by a child process that loads the models and
-        exits (``pipeline.model_version_in_child``, ~15 s), and published unless a worker
-        has meanwhile. A background worker never keeps the ~1.4 GB of models for it."""
-        if self._enricher is not None:
-            return self._enricher.model_version
-        key = MODEL_VERSION_KEY.format(queue=self.settings.queue)
-        try:
-            got = self.redis.get(key)
-        except Exception:  # noqa: BLE001 - compute it instead
-            got = None
-        if got:
-            return got.decode() if isinstance(got, bytes) else str(got)
-        from enrichment_ai.pipeline import model_version_in_child
-
-        log.warning("no analysis worker has published its model version for queue %r; computing it in a "
-                    "child process", self.settings.queue)
-        version = model_version_in_child(self.settings)
-        try:
-            self.redis.set(key, version, nx=True)  # an analysis worker's own publication wins
-        except Exception as exc:  # noqa: BLE001 - computed again next time
-            log.warning("could not publish the model version: %r", exc)
-        return version
 
     @property
     def summarizer(self):
@@ -228,15 +175,14 @@ def preload(settings: Settings) -> None:
 
 def _new_context(settings: Settings) -> WorkerContext:
     """A context with no connection of the parent's, holding the models the parent
-    loaded for the pool (:func:`preload`) if it did — then published and this process's
-    torch threads set as for models it had loaded itself."""
+    loaded for the pool (:func:`preload`) if it did — then this process's torch threads
+    set as for models it had loaded itself."""
     ctx = WorkerContext(settings, enricher=_PRELOADED)
     if _PRELOADED is not None:
         if settings.torch_threads:
             import torch
 
             torch.set_num_threads(settings.torch_threads)
-        ctx.publish_model_version()
     return ctx
 
 

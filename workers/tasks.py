@@ -134,7 +134,6 @@ def register(app: Celery, settings: Settings) -> None:
                                     settings, redis=ctx.redis,
                                     quarantined=[message_id_of(e) for e in events if e.quarantine],
                                     recompute=[message_id_of(e) for e in events if e.kwargs.get("force")])
-            ctx.refresh_model_version()
         observe_batch(outcome, settings.queue, [e.enqueued_at for e in events], redis=ctx.redis)
         enqueue_summaries(app, outcome.due_channels)
         return {"batch": outcome.batch_id, "size": outcome.size,
@@ -147,21 +146,25 @@ def register(app: Celery, settings: Settings) -> None:
     @timed_task("sweep")
     def sweep(self, since: str | None = None) -> int:
         """Re-enqueue messages older than the grace period (and, if given, created at or
-        after ``since``, ISO 8601) that still have no analysis for this model version and
-        are not on their way: none created after the oldest event still queued for
+        after ``since``, ISO 8601; naive = UTC) that have no analysis of any model version
+        (a lost event, exhausted retries — not a model upgrade: history keeps its rows until
+        an operator backfills, so the safety net never queues history ahead of live events
+        on the analysis queue) and are not on their way: none created after the oldest event still queued for
         analysis, none with a pending marker (enqueued or in flight). Single flight: at
         most one sweep per half interval does anything (Redis ``SET NX EX``), so sweeps
         that pile up behind a backlog do not each re-enqueue the same messages."""
         from enrichment_ai.db import store
 
         start = datetime.fromisoformat(since) if since else None
+        if start is not None and start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)  # as `enrichment-ai enqueue --missing-since` reads it
         with resources(settings) as ctx:
             if not markers.try_sweep_lock(ctx.redis, settings.sweep_interval_s // 2):
                 log.info("sweep: another sweep ran less than %d s ago; skipped", settings.sweep_interval_s // 2)
                 return 0
             head = _uuid_or_none(markers.oldest_queued_message_id(ctx.redis, analysis_queue(app)))
             ids = store.messages_missing_analysis(
-                ctx.conn, ctx.analysis_model_version(), older_than_s=settings.sweep_grace_s,
+                ctx.conn, None, older_than_s=settings.sweep_grace_s,
                 since=start, before_message=head, limit=settings.sweep_limit)
             on_way = markers.pending(ctx.redis, ids)
         ids = [i for i in ids if str(i) not in on_way]

@@ -304,9 +304,9 @@ WHERE m.deleted_at IS NULL
   AND m.created_at < COALESCE((SELECT h.created_at FROM messages h WHERE h.id = %(horizon)s::uuid),
                               'infinity'::timestamptz)
   AND NOT EXISTS (SELECT 1 FROM ai_analysis a
-                  WHERE a.message_id = m.id AND a.model_version = %(version)s)
+                  WHERE a.message_id = m.id AND (%(version)s::text IS NULL OR a.model_version = %(version)s))
   AND NOT EXISTS (SELECT 1 FROM analysis_skips s
-                  WHERE s.message_id = m.id AND s.model_version = %(version)s
+                  WHERE s.message_id = m.id AND (%(version)s::text IS NULL OR s.model_version = %(version)s)
                     AND s.reason <> %(missing)s)
 ORDER BY m.created_at, m.id
 LIMIT %(limit)s
@@ -315,7 +315,7 @@ LIMIT %(limit)s
 
 def messages_missing_analysis(
     conn: psycopg.Connection,
-    model_version: str,
+    model_version: str | None,
     *,
     older_than_s: float,
     since: datetime | None = None,
@@ -323,9 +323,11 @@ def messages_missing_analysis(
     limit: int,
 ) -> list[UUID]:
     """Ids of live messages older than ``older_than_s`` seconds (and not before
-    ``since``) with no ``ai_analysis`` row for ``model_version``, oldest first (no
-    message starves). Deleted messages and ids skipped for this version are left out,
-    except a :data:`SKIP_MISSING` skip: the message has appeared since, so it is due.
+    ``since``) with no ``ai_analysis`` row for ``model_version`` — ``None``: for any
+    version, what the sweeper asks (a message never analysed; a new model version
+    re-analyses history only when an operator backfills) — oldest first (no message
+    starves). Deleted messages and ids skipped (for that version) are left out, except a
+    :data:`SKIP_MISSING` skip: the message has appeared since, so it is due.
 
     ``before_message``: only messages created before that one (the sweeper passes the
     oldest event still queued: what was created after it may well be queued too)."""

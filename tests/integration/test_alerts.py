@@ -1,5 +1,5 @@
-"""Moderator alerts on real PostgreSQL + Redis: once per (message, model version),
-per-server thresholds, readable lines."""
+"""Moderator alerts on real PostgreSQL + Redis: once per message, only for recent
+messages, per-server thresholds, readable lines."""
 
 from __future__ import annotations
 
@@ -55,9 +55,26 @@ def test_published_once_even_when_called_twice(r, conn, factory, server, setting
     assert "offensive" in f["scores"] and "sentiment" not in f["scores"]
     line = alerts.format_alert(f)
     assert "@troll" in line and "toxicity 0.93" in line and "You are an idiot" in line and "offensive 0.91" in line
-    # a new model version is a new analysis: alerted again
+    # a new model version (or a forced recompute) of a message already alerted on: not again
     again = [(batch[0][0], make(factory, s, c, u, "x", 0.95, version="test.v2")[1])]
-    assert alerts.publish(r, conn, again, settings) == 1
+    assert alerts.publish(r, conn, again, settings) == 0
+
+
+def test_no_alert_for_a_message_older_than_the_alert_age(r, conn, factory, server, settings):
+    """History analysed now — a backfill, a model upgrade's re-analysis, an outage's
+    backlog — is not news: past ``alert_max_age_s`` (7 days) a toxic message is stored
+    but not alerted; within it, it is."""
+    import dataclasses
+    from datetime import timedelta
+
+    s, c, u = server
+    old_msg, a = make(factory, s, c, u, "Old thread. You are an idiot", 0.95)
+    recent_msg, b = make(factory, s, c, u, "Last night. You are an idiot", 0.95)
+    old_msg = dataclasses.replace(old_msg, created_at=datetime.now(timezone.utc) - timedelta(days=8))
+    recent_msg = dataclasses.replace(recent_msg, created_at=datetime.now(timezone.utc) - timedelta(days=6))
+    assert alerts.publish(r, conn, [(old_msg, a), (recent_msg, b)], settings) == 1
+    assert [f["message_id"] for _, f in alerts.read(r, s)] == [str(recent_msg.id)]
+    assert alerts.publish(r, conn, [(old_msg, a)], settings.model_copy(update={"alert_max_age_s": 9 * 86400})) == 1
 
 
 def test_per_server_threshold(r, conn, factory, server, settings):

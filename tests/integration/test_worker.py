@@ -174,27 +174,6 @@ def test_a_message_whose_event_came_before_its_commit_is_swept_once_it_exists(ce
     wait_for(lambda: drained(redis, "cpu"), 60, "drained")
 
 
-def test_the_model_version_computed_in_a_child_is_the_one_the_worker_runs(celery_worker, worker_settings, redis):
-    """A process without models (a background worker whose Redis lost the analysis
-    workers' version) gets it from a child process that loads the models and exits: the
-    same string the real worker published, and this process still holds no models."""
-    from workers.context import MODEL_VERSION_KEY, WorkerContext
-
-    wait_for(lambda: redis.get(MODEL_VERSION_KEY.format(queue="cpu")), 120, "the worker's model version")
-    published = redis.get(MODEL_VERSION_KEY.format(queue="cpu")).decode()
-    cfg = worker_settings.model_copy(update={"queue": "gpu"})  # a queue no worker publishes for
-    key = MODEL_VERSION_KEY.format(queue="gpu")
-    redis.delete(key)
-    try:
-        ctx = WorkerContext(cfg)
-        assert ctx.analysis_model_version() == published
-        assert ctx._enricher is None
-        assert redis.get(key).decode() == published
-        ctx.close()
-    finally:
-        redis.delete(key)
-
-
 def test_beat_tasks_run_on_the_worker(celery_worker, producer, factory, conn, redis):
     """What beat sends: the nightly rollup for a given UTC day writes community_health,
     quiet-channel summaries and partition maintenance complete without error."""

@@ -275,59 +275,15 @@ def test_a_broker_that_never_replies_fails_the_command_instead_of_hanging(tmp_pa
     assert time.monotonic() - t0 < 20
 
 
-class _FakeRedis:
-    def __init__(self):
-        self.data, self.sets = {}, 0
 
-    def get(self, key):
-        return self.data.get(key)
+def test_a_redis_that_refuses_writes_for_now_is_retried_not_acked_as_failed():
+    """READONLY (a replica after failover) and OOM (maxmemory) after the commit: the batch's
+    alerts were lost for good (acked as failed); retried, the redelivery publishes them
+    from the stored rows."""
+    import redis
 
-    def set(self, key, value, nx=False):
-        self.sets += 1
-        if nx and key in self.data:
-            return None
-        self.data[key] = value.encode()
-        return True
+    from workers.batching import transient_errors
 
-
-def test_an_analysis_process_republishes_its_model_version_at_most_once_a_minute(monkeypatch):
-    """Published at load and again after batches once a minute has passed, so a Redis that
-    lost the key has it back within a minute of traffic, at one SET a minute."""
-    import types
-
-    from workers import context
-
-    clock = [1000.0]
-    monkeypatch.setattr(context.time, "monotonic", lambda: clock[0])
-    ctx = context.WorkerContext(Settings(), enricher=types.SimpleNamespace(model_version="v1"))
-    ctx._redis = fake = _FakeRedis()
-    key = context.MODEL_VERSION_KEY.format(queue="cpu")
-    ctx.publish_model_version()
-    assert fake.data[key] == b"v1" and fake.sets == 1
-    del fake.data[key]  # Redis restarted without persistence
-    clock[0] += context.MODEL_VERSION_REFRESH_S - 1
-    ctx.refresh_model_version()
-    assert key not in fake.data and fake.sets == 1
-    clock[0] += 1
-    ctx.refresh_model_version()
-    assert fake.data[key] == b"v1" and fake.sets == 2
-    assert ctx.analysis_model_version() == "v1"  # a process with models answers for itself
-
-
-def test_a_process_without_models_reads_the_published_version_or_computes_it_in_a_child(monkeypatch):
-    """A background worker's sweep: the analysis workers' published version if there is
-    one; else one computed by a child process (never by loading here), then published
-    with NX — an analysis worker's own publication is never overwritten."""
-    from enrichment_ai import pipeline
-    from workers import context
-
-    calls = []
-    monkeypatch.setattr(pipeline, "model_version_in_child", lambda s: calls.append(s) or "computed")
-    ctx = context.WorkerContext(Settings())
-    ctx._redis = fake = _FakeRedis()
-    key = context.MODEL_VERSION_KEY.format(queue="cpu")
-    fake.data[key] = b"published"
-    assert ctx.analysis_model_version() == "published" and calls == []
-    del fake.data[key]
-    assert ctx.analysis_model_version() == "computed" and len(calls) == 1
-    assert fake.data[key] == b"computed" and ctx._enricher is None
+    for exc in (redis.exceptions.ReadOnlyError("READONLY"), redis.exceptions.OutOfMemoryError("OOM")):
+        assert isinstance(exc, transient_errors())
+    assert not isinstance(redis.exceptions.ResponseError("WRONGTYPE"), transient_errors())
