@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,8 +49,19 @@ Embed = Callable[[Sequence[str]], "np.ndarray | None"]
 WORDS_SPACE = "words:crc32-512"
 _WORD_DIM = 512
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+#: Combining marks (Mn/Mc/Me) of the BMP: Python's ``\w`` excludes them, and Devanagari,
+#: Bengali, Tamil, Thai … write vowel signs and viramas as marks, so ``\w+`` cut
+#: "समीक्षा करेंगे" into 'सम', 'क', 'ष', 'कर', 'ग' — every piece under 3 characters, and a
+#: substantive Hindi conversation became "Small talk". (``re`` has no ``\p{M}``; the
+#: class is built once from unicodedata rather than adding the ``regex`` package.)
+_MARKS = "".join(chr(c) for c in range(0x300, 0x10000) if unicodedata.category(chr(c)) in ("Mn", "Mc", "Me"))
+_WORD = re.compile(f"[\\w{re.escape(_MARKS)}]+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+#: Scripts written without spaces between words (Thai, Lao, Myanmar, Khmer): a run is a
+#: phrase, counted one word per :data:`_UNSPACED_CHARS_PER_WORD` characters.
+_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
+_UNSPACED_CHARS_PER_WORD = 4
+_CJK_CHARS_PER_WORD = 2
 _FILLER = frozenset(
     """
     the and for you your are was were but not all any can had has have her his how its
@@ -100,18 +112,22 @@ def content_words(text: str) -> int:
     a message no scores and no vector."""
     if not has_letters(text):
         return 0
-    return sum(max(1, len(_CJK.findall(tok)) // 2) if cjk else 1 for tok, cjk in _content_tokens(text))
+    return sum(max(1, n // per) if per else 1 for _tok, n, per in _content_tokens(text))
 
 
-def _content_tokens(text: str) -> Iterator[tuple[str, bool]]:
-    """``(token, is_cjk)`` for the tokens that carry information: CJK runs, and words not
-    filler with at least 3 letters or a number (what :func:`content_words` counts and
-    :func:`word_vectors` hashes)."""
+def _content_tokens(text: str) -> Iterator[tuple[str, int, int]]:
+    """``(token, script characters, characters per word)`` for the tokens that carry
+    information: runs of a script written without spaces (CJK: a word per 2 characters;
+    Thai, Lao, Myanmar, Khmer: per 4), and other words — letters with their combining
+    marks — not filler, with at least 3 characters or a number (per word 0: one word).
+    What :func:`content_words` counts and :func:`word_vectors` hashes."""
     for tok in _WORD.findall(text.lower()):
-        if _CJK.search(tok):
-            yield tok, True
+        if n := len(_CJK.findall(tok)):
+            yield tok, n, _CJK_CHARS_PER_WORD
+        elif n := len(_UNSPACED.findall(tok)):
+            yield tok, n, _UNSPACED_CHARS_PER_WORD
         elif (len(tok) >= 3 or tok.isdigit()) and tok not in _FILLER:
-            yield tok, False
+            yield tok, 0, 0
 
 
 def word_vectors(texts: Sequence[str]) -> np.ndarray:
@@ -123,9 +139,9 @@ def word_vectors(texts: Sequence[str]) -> np.ndarray:
     analysis pool."""
     out = np.zeros((len(texts), _WORD_DIM), dtype=np.float32)
     for i, text in enumerate(texts):
-        for tok, cjk in _content_tokens(text):
-            # a CJK run has no spaces between its words: its character pairs stand for them
-            for piece in ([tok[j:j + 2] for j in range(max(1, len(tok) - 1))] if cjk else [tok]):
+        for tok, _n, per in _content_tokens(text):
+            # a run without spaces between its words: its character pairs stand for them
+            for piece in ([tok[j:j + 2] for j in range(max(1, len(tok) - 1))] if per else [tok]):
                 out[i, zlib.crc32(piece.encode()) % _WORD_DIM] += 1.0
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.where(norms == 0, 1, norms)
@@ -301,13 +317,33 @@ class Seq2SeqSummarizer:
             out = self._model.generate(**enc, max_new_tokens=self._max_new_tokens, num_beams=2)
         return self._tokenizer.decode(out[0], skip_special_tokens=True).strip()
 
+    #: Tokens of transcript the model reads (its encoder's input is cut at 512).
+    TRANSCRIPT_TOKENS = 480
+
+    def transcript(self, window: Sequence[WindowMessage], key_ids: set) -> str:
+        """The lines the model reads, in order: every key-point message (they span the whole
+        window), then the newest other messages while they fit :data:`TRANSCRIPT_TOKENS`.
+        The whole window, cut at 512 tokens, showed a half-hour recap of a busy channel
+        only its first minutes. Toxic text is masked (:func:`quote`)."""
+        if self._tokenizer is None:
+            raise RuntimeError("Seq2SeqSummarizer.load() was not called")
+        lines = [quote(m) for m in window]
+        cost = [len(self._tokenizer(line, add_special_tokens=False)["input_ids"]) + 1 for line in lines]
+        keep, used = set(), 0
+        order = [i for i, m in enumerate(window) if m.id in key_ids]
+        order += [i for i in reversed(range(len(window))) if window[i].id not in key_ids]
+        for i in order:
+            if used + cost[i] <= self.TRANSCRIPT_TOKENS:
+                keep.add(i)
+                used += cost[i]
+        return "\n".join(lines[i] for i in sorted(keep))
+
     def summarize(self, window: Sequence[WindowMessage]) -> Summary:
         base = self._extractive.summarize(window)
         base.model = self.name
         if base.small_talk:
             return base  # never let a model invent a topic for small talk
-        transcript = "\n".join(quote(m) for m in window)  # toxic text is masked by quote()
-        generated = self._generate(transcript)
+        generated = self._generate(self.transcript(window, set(base.key_point_message_ids)))
         if generated:
             base.summary = generated
         return base

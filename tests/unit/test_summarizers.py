@@ -18,6 +18,7 @@ from enrichment_ai.summarizers import (
     as_sentence,
     build_summarizer,
     content_words,
+    quote,
     mmr_select,
     word_vectors,
 )
@@ -43,6 +44,27 @@ def test_content_words_separates_small_talk():
     # numbers alone are no key point (the analysis stores no vector for a text without letters)
     assert content_words("9 0 1 3 8 3 8 3 2 7") == 0 and content_words("2024 404 500 503 🎉") == 0
     assert content_words("error 404 on 2024 deploy") == 4
+
+
+def test_words_keep_their_combining_marks_and_unspaced_scripts_count_by_length():
+    """Indic vowel signs and viramas are combining marks, outside ``\\w``: Hindi, Tamil and
+    Bengali sentences were cut into 1–2 letter pieces and counted as small talk."""
+    assert content_words("कल की मीटिंग में हम नए डिज़ाइन की समीक्षा करेंगे") >= 4
+    assert content_words("நாளை கூட்டத்தில் புதிய வடிவமைப்பை மதிப்பாய்வு செய்வோம்") >= 4
+    assert content_words("আগামীকাল মিটিংয়ে আমরা নতুন ডিজাইন পর্যালোচনা করব") >= 4
+    assert content_words("พรุ่งนี้เราจะประชุมเรื่องการออกแบบใหม่") >= 4  # Thai: no spaces between words
+    assert content_words("今日は東京でとても暑いです") >= 4
+    v = word_vectors(["नए डिज़ाइन की समीक्षा", "डिज़ाइन की समीक्षा कल", "पिज़्ज़ा खाना"])
+    assert v[0] @ v[1] > 0.5 and v[0] @ v[2] == 0
+
+
+def test_a_hindi_conversation_is_not_small_talk():
+    window = [msg("asha", "कल की मीटिंग में हम नए डिज़ाइन की समीक्षा करेंगे"),
+              msg("ravi", "डिज़ाइन की फ़ाइलें मैंने साझा फ़ोल्डर में डाल दी हैं"),
+              msg("meera", "ग्राहक ने रंगों के बारे में शिकायत की थी, उसे भी देखना होगा"),
+              msg("asha", "ठीक है, मैं प्रस्तुति तैयार करूँगी")]
+    s = ExtractiveSummarizer(bag_embed).summarize(window)
+    assert not s.small_talk and s.key_points
 
 
 def test_small_talk_window_says_so():
@@ -192,3 +214,17 @@ def test_seq2seq_requires_load(tmp_path):
     with pytest.raises(RuntimeError):
         summ.summarize([msg("a", "The release build fails on the database migration"),
                         msg("b", "The database migration step locks the messages table")])
+
+
+def test_seq2seq_reads_the_key_points_and_the_newest_messages_of_a_long_window(tmp_path):
+    """A window longer than the model's input: the key points (spread over the window) and
+    the newest messages are what it reads, in order — not the first minutes only."""
+    _tiny_seq2seq(tmp_path / "t5")
+    summ = Seq2SeqSummarizer(str(tmp_path / "t5"), bag_embed).load()
+    window = [msg("alice", f"the release build fails {i}") for i in range(400)]
+    key = {window[10].id, window[200].id}
+    lines = summ.transcript(window, key).split("\n")
+    assert lines[0] == quote(window[10]) and quote(window[200]) in lines and lines[-1] == quote(window[-1])
+    assert quote(window[0]) not in lines and len(lines) < 400
+    n = len(summ._tokenizer("\n".join(lines))["input_ids"])
+    assert n <= Seq2SeqSummarizer.TRANSCRIPT_TOKENS + 1
