@@ -165,7 +165,8 @@ def summarize_channel(
         if not force and not channels_due(conn, [channel_id], settings):
             return None
         rows = summary_sql.window(
-            conn, channel_id, skip_bots=settings.skip_bots, max_messages=settings.summary_max_messages
+            conn, channel_id, skip_bots=settings.skip_bots, max_messages=settings.summary_max_messages,
+            hold_s=2 * settings.sweep_grace_s,  # older without a row: lost; the sweeper re-sends it
         )
         if not rows:
             return None

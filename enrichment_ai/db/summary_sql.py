@@ -58,6 +58,20 @@ WITH last AS (
     ORDER BY cs.end_at DESC NULLS LAST, cs.end_message_id DESC LIMIT 1
 ), bound AS (
     SELECT (SELECT end_at FROM last) AS end_at, (SELECT end_message_id FROM last) AS end_message_id
+), hold AS (
+    -- the channel's first live message of the last hold_s seconds after the last summary
+    -- that has neither a row nor a skip yet (in flight in another batch, waiting for a
+    -- retry): the window ends before it, or it would fall behind this summary's end and
+    -- into no window at all
+    SELECT p.created_at, p.id
+    FROM bound last
+    JOIN messages p ON p.channel_id = %(channel)s
+    WHERE p.deleted_at IS NULL
+      AND p.created_at > now() - make_interval(secs => %(hold_s)s)
+      AND (last.end_at IS NULL OR (p.created_at, p.id) > (last.end_at, last.end_message_id))
+      AND NOT EXISTS (SELECT 1 FROM ai_analysis a WHERE a.message_id = p.id AND a.message_created_at = p.created_at)
+      AND NOT EXISTS (SELECT 1 FROM analysis_skips s WHERE s.message_id = p.id)
+    ORDER BY p.created_at, p.id LIMIT 1
 )
 SELECT * FROM (
     SELECT m.id, m.created_at, m.author_id,
@@ -76,6 +90,7 @@ SELECT * FROM (
       AND (last.end_at IS NULL OR (m.created_at, m.id) > (last.end_at, last.end_message_id))
       AND EXISTS (SELECT 1 FROM ai_analysis a
                   WHERE a.message_id = m.id AND a.message_created_at = m.created_at)
+      AND NOT EXISTS (SELECT 1 FROM hold WHERE (hold.created_at, hold.id) < (m.created_at, m.id))
     ORDER BY m.created_at DESC, m.id DESC
     LIMIT %(max_messages)s
 ) newest ORDER BY created_at, id
@@ -131,10 +146,13 @@ def lock_channel(conn: psycopg.Connection, channel_id: UUID) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s::text))", (SUMMARY_LOCK_CLASS, channel_id))
 
 
-def window(conn: psycopg.Connection, channel_id: UUID, *, skip_bots: bool, max_messages: int) -> list[tuple]:
+def window(conn: psycopg.Connection, channel_id: UUID, *, skip_bots: bool, max_messages: int,
+           hold_s: int) -> list[tuple]:
     """The channel's window, oldest first (at most the newest ``max_messages``):
-    rows ``(id, created_at, author_id, author, content, toxicity)``."""
-    params = {"channel": channel_id, "skip_bots": skip_bots, "max_messages": max_messages}
+    rows ``(id, created_at, author_id, author, content, toxicity)``. It ends before the
+    first message of the last ``hold_s`` seconds still waiting for its analysis (the next
+    window starts there)."""
+    params = {"channel": channel_id, "skip_bots": skip_bots, "max_messages": max_messages, "hold_s": hold_s}
     return conn.execute(WINDOW, params).fetchall()
 
 

@@ -84,7 +84,8 @@ def test_trigger_by_count(conn, factory, chan, cfg):
     sid = summarize_channel(conn, c, BagEmbedder(), cfg)
     assert sid is not None
     (row,) = rows(conn, c)
-    assert row[1] == ids[0] and row[2] == ids[-1] and row[7] == 5
+    # it ends before the message still waiting for its analysis (the next window opens there)
+    assert row[1] == ids[0] and row[2] == ids[3] and row[7] == 4
     assert set(row[6]) == set(names)
     assert channels_due(conn, [c], cfg) == []  # the window is consumed
 
@@ -300,3 +301,23 @@ def test_batches_recheck_a_channel_found_not_due_only_after_a_while(conn, factor
         release(r, c)
     finally:
         r.close()
+
+
+def test_a_message_still_waiting_for_its_analysis_ends_the_window_and_opens_the_next(conn, factory, chan, cfg):
+    """A message whose batch is still in flight (or waiting for a retry) while later ones
+    of its channel are analysed: the summary ends before it, and the next window holds it
+    — it fell behind the summary's end and into no window at all."""
+    _, c, u = chan
+    names = list(u.values())
+    t = now() - timedelta(seconds=120)
+    first = [post(factory, conn, c, names[i % 3], TOPIC[i], t + timedelta(seconds=i)) for i in range(3)]
+    late = post(factory, conn, c, names[0], TOPIC[3], t + timedelta(seconds=10), analysed=False)
+    after = [post(factory, conn, c, names[i % 3], TOPIC[i], t + timedelta(seconds=20 + i)) for i in range(3)]
+    assert summarize_channel(conn, c, BagEmbedder(), cfg, force=True) is not None
+    (row,) = rows(conn, c)
+    assert row[1] == first[0] and row[2] == first[-1] and row[7] == 3
+    conn.execute("INSERT INTO ai_analysis (message_id, message_created_at, sentiment_score, toxicity_score,"
+                 " model_version) VALUES (%s, %s, 0.1, 0.1, 'test.v1')", (late, t + timedelta(seconds=10)))
+    assert summarize_channel(conn, c, BagEmbedder(), cfg, force=True) is not None
+    second = rows(conn, c)[1]
+    assert second[1] == late and second[2] == after[-1] and second[7] == 4
