@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_backfill_defaults(parser: argparse.ArgumentParser) -> None:
     """``enrichment-ai backfill`` = ``enqueue --missing-since`` (default: the last 7 days)."""
     parser.set_defaults(since=parse_since("7d"))
+    parser.description = (f"{HELP}. backfill: --missing-since defaults to 7d (re-scores the last 7 days "
+                          "for the current model version, e.g. after an upgrade; run it off-peak: it "
+                          "shares the analysis queue)")
 
 
 def missing_since(settings: Settings, since: datetime, limit: int, model_version: str | None) -> list[UUID]:

@@ -34,8 +34,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     last = args.date or args.last or yesterday_utc()
     first = args.date or args.first or last
     with start_services(settings) as services, db.connect(services.database_url) as conn:
-        done = set(db.applied_migrations(conn))
-        pending = [m.version for m in db.migrations() if m.version not in done]
+        pending = db.pending_migrations(conn)
         if pending:
             print(f"the database schema is not current: {len(pending)} migration(s) pending "
                   f"({', '.join(pending)}); run `enrichment-ai migrate` (as the schema's owner) "

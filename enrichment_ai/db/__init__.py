@@ -61,6 +61,13 @@ def applied_migrations(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
 
 
+def pending_migrations(conn: psycopg.Connection) -> list[str]:
+    """Versions of this code's migrations the database has not applied (a read: any role
+    that can read ``schema_migrations`` may ask)."""
+    done = set(applied_migrations(conn))
+    return [m.version for m in migrations() if m.version not in done]
+
+
 def migrate(
     conn: psycopg.Connection,
     *,

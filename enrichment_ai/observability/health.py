@@ -44,15 +44,21 @@ class Check:
 def check_db(settings: Settings, timeout_s: float) -> Check:
     import psycopg
 
+    from enrichment_ai import db
+
     where = mask_url(settings.database_url)
     try:
         with psycopg.connect(settings.database_url, connect_timeout=max(1, int(timeout_s)),
                              autocommit=True) as conn:
             row = conn.execute("SELECT current_user, (SELECT max(version) FROM schema_migrations)").fetchone()
+            pending = db.pending_migrations(conn)
     except Exception as exc:  # noqa: BLE001
         return Check("db", False, f"{where}: {_one_line(exc)}")
     if row[1] is None:
         return Check("db", False, f"{where}: not migrated (run enrichment-ai migrate)")
+    if pending:  # this code expects tables or columns the database does not have yet
+        return Check("db", False, f"{where}: schema {row[1]}, {len(pending)} migration(s) pending "
+                                  f"({', '.join(pending)}): run enrichment-ai migrate")
     return Check("db", True, f"as {row[0]}, schema {row[1]}")
 
 

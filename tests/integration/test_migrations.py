@@ -107,3 +107,22 @@ def test_partition_skips_month_already_in_default(fresh_db):
         assert len(created) == 5
         part = c.execute("SELECT tableoid::regclass::text FROM messages WHERE id = %s", (mid,)).fetchone()[0]
         assert part == "messages_default"
+
+
+def test_0080_bounds_summaries_written_before_0051(conn, factory):
+    """A pre-0051 summary (no end_at) made its channel's next window the whole history;
+    0080 gives it its messages' times (the file re-applied here to such a row)."""
+    from datetime import datetime, timezone
+
+    from enrichment_ai import db as edb
+
+    ch = factory.channel()
+    t0, t1 = (datetime(2019, 5, 1, h, tzinfo=timezone.utc) for h in (9, 10))
+    first, last = (factory.message(ch, None, "old", created_at=t) for t in (t0, t1))
+    conn.execute("INSERT INTO conversation_summaries (channel_id, start_message_id, end_message_id, summary,"
+                 " key_points, participants, message_count) VALUES (%s, %s, %s, 's', '{}', '{}', 2)",
+                 (ch, first, last))
+    (m,) = [m for m in edb.migrations() if m.version == "0080_summary_window_bounds"]
+    conn.execute(m.path.read_text())
+    assert conn.execute("SELECT start_at, end_at FROM conversation_summaries WHERE channel_id = %s",
+                        (ch,)).fetchone() == (t0, t1)

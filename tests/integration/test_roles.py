@@ -186,6 +186,11 @@ def test_rollup_command_refuses_a_stale_schema_and_does_not_migrate(fresh_db, re
     assert rollup_cli.run(_rollup_args(day), settings) == 1
     err = capsys.readouterr().err
     assert "enrichment-ai migrate" in err and latest in err, err
+    # `enrichment-ai health` says so too: this code expects a schema the database lacks
+    from enrichment_ai.observability.health import check_db
+
+    check = check_db(settings, 5)
+    assert not check.ok and latest in check.detail and "enrichment-ai migrate" in check.detail
     with db.connect(fresh_db) as c:
         assert latest not in db.applied_migrations(c)
         assert c.execute("SELECT count(*) FROM community_health").fetchone() == (0,)
