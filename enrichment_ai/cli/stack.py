@@ -120,10 +120,13 @@ class Child:
         self.proc.wait()
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
-        """Warm shutdown (SIGTERM to the group), then SIGKILL after ``timeout_s``."""
+        """Warm shutdown (SIGTERM to the main process only, as docker stops PID 1), then
+        SIGKILL to the group after ``timeout_s``. SIGTERM to the whole group reached the
+        pool processes too, which exit at once on it: the batch they held was lost
+        mid-task and its messages recorded as suspects (celery/celery#2700)."""
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.kill(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:

@@ -115,3 +115,34 @@ def test_redis_client_accepts_url_forms(services):
         assert len(path) < 100
         assert redis_client(f"unix://{path}?db=3").connection_pool.connection_kwargs["db"] == 3
         assert redis_client(f"unix://{path}").ping()
+
+
+def test_no_other_user_can_reach_the_embedded_services(services):
+    """The cluster trusts local connections and Redis has no password: the sockets'
+    directory (0700) and the sockets (0700) are the gate against other users of the host."""
+    import stat
+
+    sock = Path(services.redis_url[len("redis+socket://"):])
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(sock.stat().st_mode) & 0o077 == 0
+    pg_socks = list(sock.parent.glob(".s.PGSQL.*"))
+    assert pg_socks and all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in pg_socks if p.is_socket())
+
+
+def test_an_interrupted_initdb_leaves_nothing_a_later_start_mistakes_for_a_cluster(tmp_path, monkeypatch):
+    """initdb writes PG_VERSION early: interrupted (Ctrl-C during a first run), it left a
+    half-built cluster that every later start failed on. Built beside and renamed, it
+    leaves nothing."""
+    from enrichment_ai import embedded
+
+    def interrupted(argv, **_kw):
+        data = Path(argv[argv.index("-D") + 1])
+        (data / "PG_VERSION").write_text("18\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(embedded.subprocess, "run", interrupted)
+    pgdata = tmp_path / "pg"
+    pgdata.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        embedded._initdb(pgdata, Path("/nonexistent"), None)
+    assert not (pgdata / "PG_VERSION").exists() and not (tmp_path / "pg.initdb").exists()
