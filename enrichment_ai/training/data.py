@@ -129,6 +129,20 @@ def load_extra(data_dir: Path, name: str, split: str, seed: int = 0) -> Split:
     return Split(task, [t.strip() for t in texts], np.asarray(labels, dtype=np.int64), lang)
 
 
+def text_key(text: str) -> str:
+    """What train and val texts are compared by: lower-cased, whitespace collapsed."""
+    return " ".join(text.lower().split())
+
+
+def without_texts(split: Split, keys: set[str]) -> tuple[Split, int]:
+    """``split`` without the rows whose :func:`text_key` is in ``keys``, and how many went."""
+    keep = [i for i, t in enumerate(split.texts) if text_key(t) not in keys]
+    if len(keep) == len(split):
+        return split, 0
+    langs = [split.langs[i] for i in keep] if split.langs is not None else None
+    return Split(split.task, [split.texts[i] for i in keep], split.labels[keep], split.lang, langs), len(split) - len(keep)
+
+
 def concat(task: str, parts: list[Split]) -> Split:
     """Several splits of one task as one (language kept per row in ``langs``)."""
     return Split(task, [t for p in parts for t in p.texts], np.concatenate([p.labels for p in parts]),

@@ -23,7 +23,7 @@ def _write(data, n=16):
             texts, ys = [], []
             for i in range(n):
                 y = i % len(labels)
-                texts.append((POS if y == 0 else NEG)[i % 4] + f" {i}")
+                texts.append((POS if y == 0 else NEG)[i % 4] + f" {split} {i}")  # no val text in train
                 ys.append(y)
             (d / f"{split}_text.txt").write_text("\n".join(texts) + "\n")
             (d / f"{split}_labels.txt").write_text("\n".join(map(str, ys)) + "\n")
@@ -74,7 +74,9 @@ def _write_multilingual(data, n=12):
         d.mkdir(parents=True)
         for split in ("train", "val"):
             ys = [i % 3 for i in range(n)]
-            texts = [(DE_NEG if y == 0 else DE_POS)[i % 2] + f" {folder} {i}" for i, y in enumerate(ys)]
+            texts = [(DE_NEG if y == 0 else DE_POS)[i % 2] + f" {folder} {split} {i}" for i, y in enumerate(ys)]
+            if folder == "english" and split == "train":
+                texts[0] = "I LOVE  this, great day val 0"  # TweetEval sentiment val's first text: left out
             (d / f"{split}_text.txt").write_text("\n".join(texts))  # no final newline, as upstream
             (d / f"{split}_labels.txt").write_text("\n".join(map(str, ys)))
     g = ml / "germeval2018"
@@ -84,7 +86,8 @@ def _write_multilingual(data, n=12):
     t = ml / "told-br"
     t.mkdir(parents=True)
     for name in ("ptbr_train_1annotator.csv", "ptbr_validation_1annotator.csv"):
-        body = "".join(f'"{"voce e um idiota" if i % 2 else "que dia lindo"}\n{i}",{float(i % 2)}\n' for i in range(20))
+        body = "".join(f'"{"voce e um idiota" if i % 2 else "que dia lindo"}\n{name[5:9]} {i}",{float(i % 2)}\n'
+                       for i in range(20))
         (t / name).write_text("text,toxic\n" + body)
     src = data / "tweettopicxl" / "en"
     for lang in ("es", "gr", "ja"):
@@ -116,6 +119,9 @@ def test_train_multilingual_sets_coverage_and_rows(tmp_path):
     card = train(Settings(device="cpu", encoder=None), cfg, log=lambda *_: None)
     assert set(card["val_metrics_at_train"]) == set(TASK_LABELS) | set(EXTRA_SETS)
     assert card["training_data"]["sentiment/de"] == 12 and card["training_data"]["offensive/pt"] == 20
+    # a training row whose text (case and spacing aside) is a val text of its head is left out
+    assert card["train_rows_removed_as_in_val"] == {"sentiment/umsab-en": 1}
+    assert card["training_data"]["sentiment/en"] == 16 + 12 - 1  # TweetEval + UMSAB English, less the one
     assert card["training_data"]["offensive/de"] == 24  # GermEval: 80% of 30 rows; 6 held out for val
     assert card["topics"]["labels"] and card["training_data"]["topics"] == 4 * 24
     # the multilingual recipe ends with the identity refit (in every language it has sentences for)
