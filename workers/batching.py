@@ -287,7 +287,17 @@ class BatchTask(Task):
                 del buffer[: task.flush_every]
                 if breaker.failures:  # half-open: this batch probes; the rest waits for its outcome
                     probing.append(True)
-                task._dispatch_fresh(pool, chunk)
+                try:
+                    task._dispatch_fresh(pool, chunk)
+                except Exception:  # noqa: BLE001 - kombu's timer would only log it and lose the chunk
+                    # Not ours any more: the heartbeat puts what was not dispatched back on the
+                    # queue (after its 15 s), instead of holding it unacked for the visibility
+                    # timeout; and a probe that never went out must not stop all fetching.
+                    log.exception("%s: dispatching %d events failed; released for redelivery",
+                                  task.name, len(chunk))
+                    probing.clear()
+                    for r in chunk:
+                        held.discard(task.delivery_tag(r))
 
         unmarked: list = []  # received, not yet marked pending (marked in one round trip)
         task._unmarked = unmarked  # a batch done within the 50 ms takes its own out (_clear_pending)
@@ -396,6 +406,7 @@ class BatchTask(Task):
                     body, headers, decoded, utc = proto1_to_proto2(message, body)
                 req = request(message, body, headers, decoded, utc, ack, reject)
                 check_shape(req._payload)
+                req.eta, req.expires  # noqa: B018 - parsed here: a bad header raises inside this try
             except Exception as exc:  # noqa: BLE001 - see malformed_body
                 req = malformed_body(message, exc, ack, reject)
                 if req is None:
@@ -420,8 +431,9 @@ class BatchTask(Task):
             # malformed_id and it is acked, like any other bad id (README, enqueue contract).
             what = f"malformed event body ({type(exc).__name__}): {_short_repr(_safe_payload(message))}"
             log.warning("%s: %s", task.name, what)
-            try:
-                return request(message, ((), {"message_id": what[:100]}, {}), message.headers, True,
+            try:  # only the headers a task message needs: the others may be what was wrong
+                headers = {k: v for k, v in (message.headers or {}).items() if k in ("id", "task", "root_id")}
+                return request(message, ((), {"message_id": what[:100]}, {}), headers, True,
                                app.uses_utc_timezone(), ack, reject)
             except Exception as exc2:  # noqa: BLE001 - not even the headers of a task: drop it, loudly
                 log.error("%s: dropped an event that is not a task message (%r): %s", task.name, exc2, what)
@@ -462,7 +474,7 @@ class BatchTask(Task):
         plain = []
         for r, k in zip(reqs, keys, strict=True):
             n, alone = deaths.get(k, (0, False)) if k is not None else (0, False)
-            n = max(n, int(r.request_dict.get("worker_lost") or 0))  # copies from an older worker
+            n = max(n, _int_or_zero(r.request_dict.get("worker_lost")))  # copies from an older worker
             if n:
                 quarantine = (alone and n >= self.worker_lost_limit) or bool(r.request_dict.get("quarantine"))
                 log.warning("%s: %s is suspect (%d process deaths%s): run %s", self.name, k, n,
@@ -484,7 +496,7 @@ class BatchTask(Task):
         events = []
         for r in reqs:
             args, kwargs = self._args_kwargs(r)
-            events.append(Event(r.id, args, kwargs, int(r.request_dict.get("retries") or 0), lost, quarantine,
+            events.append(Event(r.id, args, kwargs, _int_or_zero(r.request_dict.get("retries")), lost, quarantine,
                                 _float_or_none(r.request_dict.get("enqueued_at"))))
         requeue_lost = bool(self.app.conf.task_reject_on_worker_lost)
         keys = self._keys(events)
@@ -672,6 +684,17 @@ def run_batch_in_pool(task: BatchTask, events: list[Event]) -> dict[str, Any]:
                       "analysis)", task.name, len(events))
         metrics.BATCH_FAILURES.labels(task.name, "failed").inc()
         return {"status": "failed"}
+
+
+def _int_or_zero(value: Any) -> int:
+    """A count header (``retries``, ``worker_lost``) as a raw producer may have set it:
+    anything not a non-negative integer counts 0 (``int("1st")`` raised in a timer, and
+    kombu only logs that: the chunk was stranded, and as a half-open probe it stopped the
+    consumer for good)."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def _float_or_none(value: Any) -> float | None:

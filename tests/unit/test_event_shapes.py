@@ -46,9 +46,10 @@ class _Pool:
 
 
 class _Message:
-    def __init__(self, payload):
+    def __init__(self, payload, **headers):
         self.payload, self.body, self.delivery_tag = payload, json.dumps(payload), str(uuid.uuid4())
-        self.headers = {"task": ANALYZE, "id": self.delivery_tag, "root_id": self.delivery_tag, "retries": 0}
+        self.headers = {"task": ANALYZE, "id": self.delivery_tag, "root_id": self.delivery_tag, "retries": 0,
+                        **headers}
         self.content_type, self.content_encoding = "application/json", "utf-8"
         self.delivery_info, self.properties = {"routing_key": "cpu"}, {}
 
@@ -63,11 +64,13 @@ def consume():
                                      task_consumer=None, connection_errors=(), qos=None)
     handler = task.Strategy(task, app, consumer)
 
-    def deliver(payloads):
-        for p in payloads:
-            handler(_Message(p), None, lambda: None, lambda requeue=False: None, [])
+    def deliver(payloads, headers=None):
+        for i, p in enumerate(payloads):
+            handler(_Message(p, **((headers or {}).get(i, {}))), None, lambda: None, lambda requeue=False: None, [])
         timer.run()
         return [[message_id_of(e) for e in batch] for batch in pool.batches]
+
+    deliver.pool = pool
 
     yield deliver
     app.close()
@@ -98,3 +101,17 @@ def test_event_keys_are_canonical_ids():
     assert key(None, (), {"message_id": str(mid).upper()}) == str(mid)
     assert key(None, (), {"message_id": mid.hex}) == str(mid)
     assert key(None, (), {"message_id": "not-a-uuid"}) == "not-a-uuid"
+
+
+def test_count_headers_a_raw_producer_got_wrong_count_zero_and_a_bad_eta_is_malformed(consume):
+    """``retries: "1st"`` raised int() in the dispatch timer (kombu only logs it): the chunk
+    was stranded unacked, and as a half-open probe it stopped the consumer for good."""
+    good = [str(uuid.uuid4()) for _ in range(3)]
+    batches = consume([[[], {"message_id": g}, {}] for g in good],
+                      headers={0: {"retries": "1st"}, 1: {"worker_lost": [1]}, 2: {"eta": "not a time"}})
+    ids = [mid for batch in batches for mid in batch]
+    assert good[0] in ids and good[1] in ids
+    (odd,) = [i for i in ids if i not in good]  # the bad ETA: recorded as malformed, not held forever
+    assert odd.startswith("malformed event body") and good[2] in odd
+    events = [e for batch in consume.pool.batches for e in batch]
+    assert all(e.retries == 0 for e in events)
