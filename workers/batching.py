@@ -265,6 +265,17 @@ class BatchTask(Task):
         # own queue would take everything buffered out of our hands.
         capacity = max(1, int(getattr(pool, "num_processes", None) or getattr(pool, "limit", None) or 1))
         task._outstanding = 0
+        # This connection's generation. Celery keeps the hub's timer across a broker
+        # reconnect and builds a new strategy: an old closure's timer entry (a flush, an
+        # ETA release, a resume) must then do nothing — it would hand the pool requests of
+        # the dead channel, release a prefetch slot of the new connection's QoS that it
+        # never took, or dispatch under the new counters — nor may a batch of the old
+        # connection that finishes later count down the new one's (_dispatch).
+        gen = object()
+        task._gen = gen
+
+        def stale() -> bool:
+            return task._gen is not gen
         # Delivery tags this connection holds (buffered, ETA-held, in the pool) until acked:
         # what the heartbeat's restore must leave alone among the entries naming us. Per
         # connection: what an earlier one received is forgotten with its buffer at a
@@ -276,6 +287,8 @@ class BatchTask(Task):
         _start_heartbeat(task, consumer, holder, held)
 
         def flush() -> None:
+            if stale():
+                return
             while pending_timer:
                 pending_timer.pop().cancel()
             if breaker.is_open:  # hold the buffer (unacked) until the breaker half-opens
@@ -303,6 +316,8 @@ class BatchTask(Task):
         task._unmarked = unmarked  # a batch done within the 50 ms takes its own out (_clear_pending)
 
         def mark_received() -> None:
+            if stale():
+                return
             reqs, keys = list(unmarked), []
             unmarked.clear()
             for r in reqs:
@@ -358,6 +373,8 @@ class BatchTask(Task):
             timer.call_after(seconds, resume)
 
         def resume() -> None:
+            if stale():
+                return
             tc, names = consumer.task_consumer, list(paused)
             paused.clear()
             if tc is not None:
@@ -387,6 +404,8 @@ class BatchTask(Task):
         task._parked = {}  # event key -> copies received while it was in flight here
 
         def add_after_eta(req) -> None:
+            if stale():  # its message comes back from Redis (restore / visibility timeout)
+                return
             consumer.qos.decrement_eventually()
             add(req)
 
@@ -506,10 +525,22 @@ class BatchTask(Task):
 
         if hasattr(self, "_outstanding"):
             self._outstanding += 1
+        gen = getattr(self, "_gen", None)
+
+        def current() -> bool:
+            """Whether the connection that dispatched this batch is still the consumer's."""
+            return getattr(self, "_gen", None) is gen
 
         def on_return(result) -> None:
-            self._outstanding -= 1
             status = result.get("status") if isinstance(result, dict) else None
+            if not current():  # acked on a closed channel, if at all: comes back from Redis
+                for r in reqs:
+                    try:
+                        r.acknowledge()
+                    except Exception:  # noqa: BLE001 - the channel is gone
+                        pass
+                return
+            self._outstanding -= 1
             try:
                 for r in reqs:
                     try:
@@ -528,6 +559,9 @@ class BatchTask(Task):
                     outcome(status)
 
         def on_error(exc_info) -> None:  # the pool process was lost mid-batch
+            if not current():  # suspects recorded; its messages come back from Redis
+                self._after_worker_lost(pool, reqs, events, rerun=False)
+                return
             self._outstanding -= 1
             log.error("%s: pool process lost with a batch of %d: %r (requeue=%s)",
                       self.name, len(reqs), getattr(exc_info, "exception", exc_info), requeue_lost)

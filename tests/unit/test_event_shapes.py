@@ -39,10 +39,11 @@ class _Pool:
     num_processes = 1
 
     def __init__(self):
-        self.batches = []
+        self.batches, self.callbacks = [], []
 
     def apply_async(self, _fn, args, callback, error_callback):
         self.batches.append(args[1])
+        self.callbacks.append((callback, error_callback))
 
 
 class _Message:
@@ -115,3 +116,56 @@ def test_count_headers_a_raw_producer_got_wrong_count_zero_and_a_bad_eta_is_malf
     assert odd.startswith("malformed event body") and good[2] in odd
     events = [e for batch in consume.pool.batches for e in batch]
     assert all(e.retries == 0 for e in events)
+
+
+class _QoS:
+    def __init__(self, value=256):
+        self.value = value
+
+    def increment_eventually(self, n=1):
+        self.value += n
+
+    def decrement_eventually(self, n=1):
+        self.value -= n
+
+
+def test_a_broker_reconnect_leaves_the_old_connections_timers_and_batches_inert():
+    """Celery keeps the hub's timer across a reconnect and builds a new strategy: the old
+    connection's ETA releases must not take prefetch slots from the new QoS nor hand the
+    pool requests of the dead channel, and its batches finishing later must not count down
+    the new connection's outstanding batches (it went negative: more batches than processes)."""
+    from datetime import datetime, timedelta, timezone
+
+    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0"))
+    task = app.tasks[ANALYZE]
+    task.markers_redis = lambda: None
+    timer, pool = _Timer(), _Pool()
+    pool.num_processes = 2
+    old_qos, new_qos = _QoS(), _QoS()
+    old = types.SimpleNamespace(pool=pool, timer=timer, hostname="w@h", event_dispatcher=None,
+                                task_consumer=None, connection_errors=(), qos=old_qos)
+    handler = task.Strategy(task, app, old)
+    later = (datetime.now(timezone.utc) + timedelta(seconds=5)).isoformat()
+    for _ in range(3):  # retries held until their countdown ends
+        handler(_Message([[], {"message_id": str(uuid.uuid4())}, {}], eta=later), None, lambda: None,
+                lambda requeue=False: None, [])
+    handler(_Message([[], {"message_id": str(uuid.uuid4())}, {}]), None, lambda: None, lambda requeue=False: None, [])
+    pending = list(timer.calls)
+    timer.calls.clear()
+    for fn, args in pending:  # the old connection's flush: one batch into the pool
+        if fn.__name__ == "flush":
+            fn(*args)
+    assert len(pool.batches) == 1 and task._outstanding == 1
+    old_batch_callbacks = pool.callbacks[-1]
+    # the broker connection is lost and rebuilt: a new strategy on the same task and timer
+    new = types.SimpleNamespace(**{**vars(old), "qos": new_qos})
+    task.Strategy(task, app, new)
+    assert task._outstanding == 0
+    for fn, args in pending:  # the old ETA releases and timers fire now
+        fn(*args)
+    timer.run()
+    assert new_qos.value == 256  # no slot of the new connection taken by the old ETAs
+    assert len(pool.batches) == 1  # nothing of the dead channel handed to the pool
+    old_batch_callbacks[0]({"status": "done"})  # the old batch finishes under the new connection
+    assert task._outstanding == 0
+    app.close()
