@@ -280,11 +280,19 @@ class BatchTask(Task):
         # what the heartbeat's restore must leave alone among the entries naming us. Per
         # connection: what an earlier one received is forgotten with its buffer at a
         # reconnect, and must not look held.
+        # What the connections before this one held: an entry among them naming our holder
+        # is one whose ack was lost with its connection (markers.restore_from_dead_holders);
+        # one not among them may be another live consumer's delivery of the same message.
+        earlier: set[str] = getattr(task, "_earlier_held", set())
+        earlier |= getattr(task, "_held_tags", set())
+        if len(earlier) > 100_000:  # many reconnects: forget (the visibility timeout remains)
+            earlier.clear()
+        task._earlier_held = earlier
         held: set[str] = set()
         task._held_tags = held
         holder = task.new_holder(consumer.hostname)
         log.info("%s: consuming as holder %s", task.name, holder)
-        _start_heartbeat(task, consumer, holder, held)
+        _start_heartbeat(task, consumer, holder, held, earlier)
 
         def flush() -> None:
             if stale():
@@ -592,7 +600,7 @@ class BatchTask(Task):
         if client is None:
             return
         try:
-            markers.clear_pending(client, stale)
+            markers.clear_pending(client, stale, getattr(reqs[0], "enrichment_holder", None) if reqs else None)
         except Exception as exc:  # noqa: BLE001 - they expire with their TTL
             log.warning("%s: could not clear %d pending markers: %r", self.name, len(stale), exc)
 
@@ -642,13 +650,13 @@ class BatchTask(Task):
             self._dispatch(pool, reqs[i:i + size], lost=lost)
 
 
-def _start_heartbeat(task: BatchTask, consumer, holder: str, held: set[str]) -> None:
+def _start_heartbeat(task: BatchTask, consumer, holder: str, held: set[str], earlier: set[str] = frozenset()) -> None:
     """Every ``HEARTBEAT_S`` on the consumer's timer: refresh ``holder``'s alive key, then
     put back what dead consumers held (:func:`workers.markers.restore_from_dead_holders`,
     moving each event with kombu's ``restore_by_tag`` on this consumer's channel), and
-    what names ``holder`` but is not among the delivery tags it ``held`` (an entry whose
-    ack was lost with an earlier connection, its marker since taken over by a later copy
-    of the message). A second ``Strategy`` call (broker reconnect) replaces the timer,
+    what names ``holder`` but is not among the delivery tags it ``held`` and was among
+    those an ``earlier`` connection held (an entry whose ack was lost with that
+    connection, its marker since taken over by a later copy of the message). A second ``Strategy`` call (broker reconnect) replaces the timer,
     never doubles it."""
     old = getattr(task, "_heartbeat_entry", None)
     if old is not None:
@@ -667,7 +675,7 @@ def _start_heartbeat(task: BatchTask, consumer, holder: str, held: set[str]) -> 
                 qos = tc.channel.qos
                 restored = markers.restore_from_dead_holders(
                     client, lambda tag: qos.restore_by_tag(tag, client=client), [task.name],
-                    own=holder, held=held,
+                    own=holder, held=held, earlier=earlier,
                     unacked_key=getattr(tc.channel, "unacked_key", "unacked"),
                     unacked_index_key=getattr(tc.channel, "unacked_index_key", "unacked_index"))
             warned.clear()

@@ -76,12 +76,28 @@ def mark_pending(redis, message_ids: Iterable[Any], ttl_s: int, holder: str = QU
     pipe.execute()
 
 
-def clear_pending(redis, message_ids: Iterable[Any]) -> None:
+#: KEYS: markers; ARGV[1]: the holder, ARGV[2]: QUEUED. Deletes what names either.
+_CLEAR_UNLESS_OTHERS = """
+for _, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  if v == ARGV[1] or v == ARGV[2] then redis.call('DEL', k) end
+end
+return 0
+"""
+
+
+def clear_pending(redis, message_ids: Iterable[Any], holder: str | None = None) -> None:
     """The events of ``message_ids`` are done (committed and acked): drop their markers
-    (one round trip)."""
+    (one round trip) — with ``holder``, only those naming it or no one (:data:`QUEUED`):
+    a marker naming another consumer is its live copy of the message, and without it that
+    copy looked unclaimed and was restored to the queue while it ran."""
     keys = [PENDING + str(m) for m in message_ids]
-    if keys:
+    if not keys:
+        return
+    if holder is None:
         redis.delete(*keys)
+    else:
+        redis.eval(_CLEAR_UNLESS_OTHERS, len(keys), *keys, holder, QUEUED)
 
 
 def _text(value: Any) -> str:
@@ -137,7 +153,8 @@ def dead_holders(redis, holders: Iterable[str]) -> set[str]:
 
 def restore_from_dead_holders(redis, restore_tag, tasks: Iterable[str], unacked_key: str = "unacked",
                               unacked_index_key: str = "unacked_index", now: float | None = None,
-                              own: str | None = None, held: Collection[str] = ()) -> int:
+                              own: str | None = None, held: Collection[str] = (),
+                              earlier: Collection[str] = ()) -> int:
     """Put every unacked event held by a dead consumer back on its queue; return how many.
 
     Held by a dead consumer: its pending marker names a holder whose alive key expired,
@@ -149,7 +166,9 @@ def restore_from_dead_holders(redis, restore_tag, tasks: Iterable[str], unacked_
     delivered more than :data:`ALIVE_TTL_S` ago: the marker is per message, the entry per
     delivery, so a second delivery of a message (a retry's copy, a restored one) that
     this consumer claimed leaves the first one's entry, whose ack was lost with a broker
-    connection, looking held by a live consumer. ``restore_tag(delivery_tag)`` does the
+    connection, looking held by a live consumer — only if that entry's tag is one of
+    ``earlier`` (the tags this worker's earlier connections held): else it may be another
+    live consumer's delivery of the same message, which restoring ran twice. ``restore_tag(delivery_tag)`` does the
     move (kombu's ``QoS.restore_by_tag``: atomic, and a no-op for a tag already acked or
     restored by another consumer doing the same). Without a dead holder or a delivery
     older than :data:`ALIVE_TTL_S` a beat costs ``SMEMBERS`` + ``MGET`` of the holders
@@ -182,7 +201,8 @@ def restore_from_dead_holders(redis, restore_tag, tasks: Iterable[str], unacked_
     for mid, tags in tags_by_id.items():
         holder = holders.get(mid, QUEUED)
         for tag in tags:
-            if holder in dead or (tag in old and (holder == QUEUED or (holder == own and tag not in held))):
+            if holder in dead or (tag in old and (holder == QUEUED or (holder == own and tag not in held
+                                                                       and tag in earlier))):
                 restore_tag(tag)
                 restored += 1
     if dead:

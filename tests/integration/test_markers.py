@@ -104,13 +104,17 @@ def test_a_dead_holders_unacked_events_go_back_to_their_queue(settings, redis):
             assert redis.llen(queue) == 2 and redis.hexists("unacked", tags[live_mid])
             assert redis.hexists("unacked", held[-1].delivery_tag)
             # the live holder asks about its own entries: one it still holds stays; one it no
-            # longer holds (its ack lost with a broker connection, while a later copy of the
-            # same message took over the marker) goes back, once older than the TTL
+            # longer holds (its ack lost with an earlier broker connection, while a later copy
+            # of the same message took over the marker) goes back, once older than the TTL;
+            # one it never held may be another live consumer's delivery of the message: stays
             live_tag = str(tags[live_mid])
             assert markers.restore_from_dead_holders(redis, restore, TASKS, now=later, own=live,
-                                                     held={live_tag}) == 0
-            assert markers.restore_from_dead_holders(redis, restore, TASKS, own=live, held=set()) == 0  # too fresh
-            assert markers.restore_from_dead_holders(redis, restore, TASKS, now=later, own=live, held=set()) == 1
+                                                     held={live_tag}, earlier={live_tag}) == 0
+            assert markers.restore_from_dead_holders(redis, restore, TASKS, now=later, own=live, held=set()) == 0
+            assert markers.restore_from_dead_holders(redis, restore, TASKS, own=live, held=set(),
+                                                     earlier={live_tag}) == 0  # too fresh
+            assert markers.restore_from_dead_holders(redis, restore, TASKS, now=later, own=live, held=set(),
+                                                     earlier={live_tag}) == 1
             assert not redis.hexists("unacked", live_tag) and redis.llen(queue) == 3
             for m in held:
                 m.ack()  # a no-op for the restored one
@@ -119,3 +123,17 @@ def test_a_dead_holders_unacked_events_go_back_to_their_queue(settings, redis):
         redis.delete(markers.ALIVE + live)
         redis.srem(markers.HOLDERS, live)
         app.close()
+
+
+def test_a_finished_batch_clears_its_own_and_unclaimed_markers_not_another_consumers(redis):
+    """The marker is per message: when a batch finishes, a marker naming another consumer
+    is that consumer's live copy; deleting it made the copy look unclaimed (restored to
+    the queue while it ran)."""
+    mine, theirs, queued = (f"m-{uuid.uuid4()}" for _ in range(3))
+    markers.mark_pending(redis, [mine], 60, "me@host/1")
+    markers.mark_pending(redis, [theirs], 60, "other@host/2")
+    markers.mark_pending(redis, [queued], 60)
+    markers.clear_pending(redis, [mine, theirs, queued], "me@host/1")
+    assert markers.pending_holders(redis, [mine, theirs, queued]) == {theirs: "other@host/2"}
+    markers.clear_pending(redis, [theirs])  # no holder given: every one
+    assert markers.pending_holders(redis, [theirs]) == {}
