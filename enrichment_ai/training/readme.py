@@ -58,10 +58,13 @@ def render(card: dict) -> str:
             "",
             "## Toxicity: a calibrated probability",
             "",
-            ("`toxicity = sigmoid(a*z_offensive + b*z_hate + c)` (z = the heads' log-odds), fitted on TweetEval val"
+            ("`toxicity = sigmoid(a*z_offensive + b*z_hate + c)` (z = the heads' log-odds)"
              if n_cal == 3 else
              "`toxicity = sigmoid(w · [z_off, z_hate, tanh(z_off/2), tanh(z_hate/2), tanh(z_off), tanh(z_hate)] + c)`,"
-             " w ≥ 0 (z = the heads' log-odds; monotone in both), fitted on TweetEval val"),
+             " w ≥ 0 (z = the heads' log-odds; monotone in both)")
+            + (", the global form fitted on the offensive val sets of every language with one (TweetEval's, "
+               "GermEval's held-out share, ToLD-Br's), each language's own form below"
+               if card.get("coverage") else ", fitted on TweetEval val"),
             "(the offensive tweets: toxic = offensive as OLID labels it, i.e. insults, threats, hate and profanity;",
             "`enrichment_ai/training/calibration.py`, TOXICITY_TASKS). Long messages: the maximum over the whole",
             "message and each sentence (sentence embeddings pooled from the same encoder pass); `details.toxicity_span`",
@@ -76,6 +79,9 @@ def render(card: dict) -> str:
               if card.get("identity_refit") else []),
             f"- ECE, cross-fitted (held-out folds): **{t['ece_cross_fitted']}**; uncalibrated max-of-heads: {t['ece_uncalibrated_max_head']};",
             f"  shipped calibration measured on the same val it was fitted on (in-sample, optimistic): {t['ece_shipped_in_sample']}.",
+            "",
+            "In-sample (the shipped calibration on the val rows it was fitted on, and the checkpoint was chosen on them):",
+            "slightly optimistic, like the in-sample ECE above.",
             "",
             "| alert threshold | share of val flagged | precision | recall |",
             "|---|---|---|---|",
@@ -104,7 +110,8 @@ def render(card: dict) -> str:
     lines += [
         "## Topics and server-defined labels",
         "",
-        "The topic head is a per-label logistic regression on the 180 English TweetTopicXL train tweets plus one",
+        f"The topic head is a per-label logistic regression on the {(card.get('training_data') or {}).get('topics', 180)} "
+        f"TweetTopicXL train tweets ({'en, es, gr, ja' if card.get('coverage') else 'English'}) plus one",
         "description per label; it always returns the most likely topic plus any other above the threshold.",
         "Servers can define their own labels with `CustomTopics.from_descriptions(analyzer.embed, {label: description})`",
         "and pass it as `analyze(texts, custom_topics=...)` (cosine similarity to the descriptions, no training).",
