@@ -69,10 +69,27 @@ class SampleRun:
         self.started = datetime.now(UTC)
         self.channels: list[UUID] = []
         self.servers: list[UUID] = []
+        self._redis: Any = None
 
     def close(self) -> None:
         self.app.close()
         self.conn.close()
+        if self._redis is not None:
+            self._redis.close()
+
+    def _on_their_way(self) -> set[str]:
+        """Message ids whose events the worker has not finished (their pending markers,
+        set by ``enqueue_analyses`` and cleared when the batch is done); empty if Redis
+        cannot say."""
+        from enrichment_ai.embedded import redis_client
+        from workers import markers
+
+        try:
+            if self._redis is None:
+                self._redis = redis_client(self.settings.redis_url)
+            return set(markers.pending_holders(self._redis, [str(i) for i in self.ids]))
+        except Exception:  # noqa: BLE001 - fall back to the rows alone
+            return set()
 
     def feed(self) -> int:
         """Insert the sample conversation and enqueue every message of it."""
@@ -96,10 +113,14 @@ class SampleRun:
         from enrichment_ai.db import views
 
         pending = earlier = 0
+        # A row from an earlier run is not this run's answer while its event is still on its
+        # way: after a model upgrade (a new version, PIPELINE_VERSION, another encoder) the
+        # worker analyses it again, and the old row shown at once hid the new one.
+        on_way = self._on_their_way()
         for row in views.analyses_for(self.conn, self.ids):
             if row["message_id"] in self.shown:
                 continue
-            if row["done"] and row["analysed_at"] is not None:
+            if row["done"] and row["analysed_at"] is not None and str(row["message_id"]) not in on_way:
                 self.shown.add(row["message_id"])
                 self.out(format_row(row))
                 earlier += row["analysed_at"] < self.started

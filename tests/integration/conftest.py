@@ -8,6 +8,7 @@ Celery app in the test process, as the platform would hold one.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -55,3 +56,18 @@ def redis(redis_url: str):
     client = redis_client(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def fresh_db(services) -> Iterator[str]:
+    """An empty database of its own, dropped afterwards (tests that migrate from scratch,
+    or keep the rollups' state out of the session's database)."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"enrichment_fresh_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(services.database_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield psycopg.conninfo.make_conninfo(services.database_url, dbname=name)
+    with psycopg.connect(services.database_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import datetime, timezone
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from enrichment_ai import db
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def fresh_db(services):
-    """An empty database of its own (for tests that migrate from scratch)."""
-    name = f"enrichment_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield psycopg.conninfo.make_conninfo(services.database_url, dbname=name)
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_fresh_apply_then_noop(fresh_db):

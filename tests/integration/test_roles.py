@@ -144,17 +144,6 @@ def _rollup_args(day: date) -> argparse.Namespace:
     return argparse.Namespace(date=day, first=None, last=None)
 
 
-@pytest.fixture
-def fresh_db(services) -> Iterator[str]:
-    """An empty database of its own (the rollups' state stays out of the session's)."""
-    name = f"enrichment_roles_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield psycopg.conninfo.make_conninfo(services.database_url, dbname=name)
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def test_rollup_command_runs_as_the_worker_role(fresh_db, redis_url, tmp_path, capsys):
     """``enrichment-ai rollup`` as enrichment_worker (what compose and beat use) on a
     migrated database: no DDL needed, the day's health row is written."""

@@ -75,3 +75,32 @@ def test_sample_rows_stored_by_an_earlier_run_are_shown_not_waited_for(monkeypat
     assert out[-1].strip().startswith("(1 of the rows above were stored by an earlier run")
     out.clear()
     assert run.show_new_analyses() == 1 and out == []  # nothing shown twice, no second note
+
+
+def test_a_stored_row_whose_event_is_still_on_its_way_is_not_shown_yet(monkeypatch):
+    """After a model upgrade the worker analyses the sample again: an earlier run's row
+    shown at once hid the new one. A row counts only once its message's event is done
+    (its pending marker cleared)."""
+    from datetime import UTC, datetime, timedelta
+    from uuid import uuid4
+
+    from enrichment_ai.cli.live import SampleRun
+    from enrichment_ai.db import views
+
+    started = datetime.now(UTC)
+    base = {"channel": "general", "author": "Alice", "language": "en", "sentiment": 0.5, "sentiment_label": "positive",
+            "toxicity": 0.1, "topics": [], "entities": [], "skip_reason": None, "done": True,
+            "analysed_at": started - timedelta(days=1)}
+    rows = [base | {"message_id": uuid4(), "content": "old version, being re-analysed"},
+            base | {"message_id": uuid4(), "content": "acknowledged as already analysed"}]
+    monkeypatch.setattr(views, "analyses_for", lambda conn, ids: rows)
+    out: list[str] = []
+    run = SampleRun.__new__(SampleRun)
+    run.conn, run.ids, run.shown, run.started, run.out = None, [r["message_id"] for r in rows], set(), started, out.append
+    on_way = {str(rows[0]["message_id"])}
+    run._on_their_way = lambda: on_way
+    assert run.show_new_analyses() == 1
+    assert not any("being re-analysed" in line for line in out) and any("already analysed" in line for line in out)
+    on_way.clear()
+    rows[0] = rows[0] | {"analysed_at": started + timedelta(seconds=2), "content": "new version"}
+    assert run.show_new_analyses() == 0 and any("new version" in line for line in out)
