@@ -52,6 +52,14 @@ ENSURE_PARTITIONS = "enrichment.ensure_partitions"
 BACKGROUND_TASKS = (SWEEP, SUMMARIZE, SUMMARIZE_QUIET, NIGHTLY_ROLLUP, ENSURE_PARTITIONS)
 
 
+def backfill_queue(queue: str) -> str:
+    """The backfill queue of analysis queue ``queue`` (``cpu.backfill``): where
+    ``enrichment-ai backfill`` (``enqueue --missing-since``) sends history. The analysis
+    worker consumes it beside its live queue, and kombu takes from the two in turn, so live
+    events never wait behind the thousands of a backfill (in the live queue they did)."""
+    return f"{queue}.backfill"
+
+
 def consumed_queues(spec: str, settings: Settings) -> list[str]:
     """The queues of a worker's ``--queue`` value: comma-separated analysis queue names
     (``cpu``, ``gpu``) and/or the background queue (``background`` or

@@ -58,10 +58,11 @@ def message_id_of(event: Event) -> Any:
     return event.args[0] if event.args else None
 
 
-def enqueue_analyses(app: Celery, message_ids, *, force: bool = False) -> int:
+def enqueue_analyses(app: Celery, message_ids, *, force: bool = False, queue: str | None = None) -> int:
     """Send one ``analyze_message`` per id over a single broker connection, each marked
     pending (:mod:`workers.markers`) first so the sweeper knows it is on its way.
-    ``force``: recompute messages that already have a row (or a ``worker_lost`` skip)."""
+    ``force``: recompute messages that already have a row (or a ``worker_lost`` skip);
+    ``queue``: instead of the routed analysis queue (a backfill: ``app.backfill_queue``)."""
     ids = [str(mid) for mid in message_ids]
     task = app.tasks[ANALYZE]
     client = task.markers_redis()
@@ -71,7 +72,7 @@ def enqueue_analyses(app: Celery, message_ids, *, force: bool = False) -> int:
     with app.producer_or_acquire() as producer:
         for mid in ids:  # header enqueued_at: the publish time, for the event latency metric
             app.send_task(ANALYZE, kwargs={"message_id": mid, **kwargs}, producer=producer,
-                          headers={"enqueued_at": time.time()})
+                          headers={"enqueued_at": time.time()}, **({"queue": queue} if queue else {}))
     return len(ids)
 
 

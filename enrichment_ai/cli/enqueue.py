@@ -51,8 +51,8 @@ def add_backfill_defaults(parser: argparse.ArgumentParser) -> None:
     """``enrichment-ai backfill`` = ``enqueue --missing-since`` (default: the last 7 days)."""
     parser.set_defaults(since=parse_since("7d"))
     parser.description = (f"{HELP}. backfill: --missing-since defaults to 7d (re-scores the last 7 days "
-                          "for the current model version, e.g. after an upgrade; run it off-peak: it "
-                          "shares the analysis queue)")
+                          "for the current model version, e.g. after an upgrade, through the backfill queue "
+                          "(cpu.backfill), which the analysis workers take from in turn with live events)")
 
 
 def missing_since(settings: Settings, since: datetime, limit: int, model_version: str | None) -> list[UUID]:
@@ -70,7 +70,7 @@ def missing_since(settings: Settings, since: datetime, limit: int, model_version
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from enrichment_ai.cli.worker import require_urls
-    from workers.app import create_app
+    from workers.app import backfill_queue, create_app
     from workers.tasks import enqueue_analyses
 
     if not args.ids and not args.since:
@@ -83,10 +83,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("\n".join(map(str, ids)))
         print(f"{len(ids)} messages would be enqueued to {settings.queue!r}")
         return 0
+    # history (--missing-since) goes to the backfill queue, which the analysis workers take
+    # from in turn with the live one: a backfill never queues ahead of live events
+    history, named = ids[len(args.ids):], list(args.ids)
     app = create_app(settings)
     try:
-        n = enqueue_analyses(app, ids, force=args.force)
+        n = enqueue_analyses(app, named, force=args.force)
+        m = enqueue_analyses(app, history, force=args.force, queue=backfill_queue(settings.queue))
     finally:
         app.close()
-    print(f"enqueued {n} enrichment.analyze_message events to queue {settings.queue!r}")
+    if named:
+        print(f"enqueued {n} enrichment.analyze_message events to queue {settings.queue!r}")
+    if args.since:
+        print(f"enqueued {m} enrichment.analyze_message events to queue {backfill_queue(settings.queue)!r} "
+              "(consumed by the analysis workers in turn with live events)")
     return 0

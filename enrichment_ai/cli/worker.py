@@ -79,7 +79,7 @@ def torch_threads(settings: Settings, concurrency: int) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.app import QUEUES, consumed_queues
+    from workers.app import QUEUES, backfill_queue, consumed_queues
 
     try:
         queues = consumed_queues(args.queue or settings.queue, settings)
@@ -109,7 +109,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         os.nice(BACKGROUND_NICE)  # inherited by the pool processes
         # one task at a time per process: a long rollup must not hold summaries it prefetched
         app.conf.worker_prefetch_multiplier = 1
-    argv = ["worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", args.pool,
+    # an analysis queue comes with its backfill queue (workers.app.backfill_queue)
+    consumed = [x for q in queues for x in ((q, backfill_queue(q)) if q in QUEUES else (q,))]
+    argv = ["worker", "-Q", ",".join(consumed), "-c", str(concurrency), "-P", args.pool,
             "--loglevel", args.loglevel, "-n", args.hostname or f"enrichment-{name}@%h",
             "--without-gossip", "--without-mingle"]
     if args.beat:

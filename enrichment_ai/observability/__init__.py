@@ -41,6 +41,6 @@ def serve_metrics(settings: Settings) -> None:
 def queue_names(settings: Settings | None = None) -> tuple[str, ...]:
     """Every Celery queue of the project (the analysis queues ``workers.app.QUEUES`` and
     the background queue), for queue-depth metrics and health: the one place both read them."""
-    from workers.app import QUEUES
+    from workers.app import QUEUES, backfill_queue
 
-    return (*QUEUES, settings.background_queue if settings is not None else "background")
+    return (*QUEUES, *map(backfill_queue, QUEUES), settings.background_queue if settings is not None else "background")

@@ -174,6 +174,26 @@ def test_a_message_whose_event_came_before_its_commit_is_swept_once_it_exists(ce
     wait_for(lambda: drained(redis, "cpu"), 60, "drained")
 
 
+def test_a_backfill_goes_through_the_backfill_queue_the_analysis_worker_consumes(celery_worker, worker_settings,
+                                                                               factory, conn, redis, capsys):
+    """`enrichment-ai backfill` (`enqueue --missing-since`) sends history to cpu.backfill,
+    not ahead of live events on cpu; the analysis worker consumes it."""
+    import argparse
+
+    from enrichment_ai.cli import enqueue
+
+    created = datetime.now(UTC) - timedelta(days=3)
+    old = factory.message(content="An old message a new model version should score.", created_at=created)
+    wait_drained(redis, "cpu")
+    args = argparse.Namespace(ids=[], since=created - timedelta(seconds=1), limit=100_000,
+                              model_version="a-version-no-row-has", dry_run=False, force=False)
+    assert enqueue.run(args, worker_settings) == 0
+    out = capsys.readouterr().out
+    assert "to queue 'cpu.backfill'" in out and "to queue 'cpu'" not in out
+    wait_analysed(conn, [old], timeout_s=60)
+    wait_for(lambda: redis.llen("cpu.backfill") == 0, 60, "the backfill queue drained")
+
+
 def test_beat_tasks_run_on_the_worker(celery_worker, producer, factory, conn, redis):
     """What beat sends: the nightly rollup for a given UTC day writes community_health,
     quiet-channel summaries and partition maintenance complete without error."""
