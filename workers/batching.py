@@ -303,9 +303,16 @@ class BatchTask(Task):
                 if buffer:
                     pending_timer.append(timer.call_at(breaker.open_until, flush))
                 return
+            if any(_from_backfill(r) for r in buffer):
+                # live events first: the buffer holds up to a prefetch of backfill events
+                # (workers.app.backfill_queue), which a live event would otherwise wait behind
+                buffer.sort(key=_from_backfill)  # stable: each kind keeps its order
             while buffer and not probing and task._outstanding < capacity:
-                chunk = buffer[: task.flush_every]
-                del buffer[: task.flush_every]
+                # a batch of backfill alone is small: a live event arriving meanwhile waits
+                # for a pool process at most that long (a full batch is ~0.5–1 s on CPU)
+                size = min(task.flush_every, BACKFILL_BATCH) if _from_backfill(buffer[0]) else task.flush_every
+                chunk = buffer[:size]
+                del buffer[:size]
                 if breaker.failures:  # half-open: this batch probes; the rest waits for its outcome
                     probing.append(True)
                 try:
@@ -726,6 +733,16 @@ def run_batch_in_pool(task: BatchTask, events: list[Event]) -> dict[str, Any]:
                       "analysis)", task.name, len(events))
         metrics.BATCH_FAILURES.labels(task.name, "failed").inc()
         return {"status": "failed"}
+
+
+#: Most events in a batch of backfill events (live batches: ``flush_every``).
+BACKFILL_BATCH = 16
+
+
+def _from_backfill(req) -> bool:
+    """Whether ``req`` came from a backfill queue (``workers.app.backfill_queue``)."""
+    info = getattr(getattr(req, "message", None), "delivery_info", None) or {}
+    return str(info.get("routing_key") or "").endswith(".backfill")
 
 
 def _int_or_zero(value: Any) -> int:

@@ -71,7 +71,13 @@ def consume():
         timer.run()
         return [[message_id_of(e) for e in batch] for batch in pool.batches]
 
-    deliver.pool = pool
+    def raw(messages):
+        for m in messages:
+            handler(m, None, lambda: None, lambda requeue=False: None, [])
+        timer.run()
+        return [[message_id_of(e) for e in batch] for batch in pool.batches]
+
+    deliver.pool, deliver.raw = pool, raw
 
     yield deliver
     app.close()
@@ -169,3 +175,16 @@ def test_a_broker_reconnect_leaves_the_old_connections_timers_and_batches_inert(
     old_batch_callbacks[0]({"status": "done"})  # the old batch finishes under the new connection
     assert task._outstanding == 0
     app.close()
+
+
+def test_live_events_go_before_buffered_backfill_events(consume):
+    """The buffer may hold a prefetch of backfill events: a live event that arrives after
+    them is dispatched first, not behind them."""
+    history = [str(uuid.uuid4()) for _ in range(3)]
+    live = str(uuid.uuid4())
+    messages = [(_Message([[], {"message_id": h}, {}]), "cpu.backfill") for h in history]
+    messages.append((_Message([[], {"message_id": live}, {}]), "cpu"))
+    for m, queue in messages:
+        m.delivery_info = {"routing_key": queue}
+    batches = consume.raw([m for m, _ in messages])
+    assert [mid for batch in batches for mid in batch][0] == live
