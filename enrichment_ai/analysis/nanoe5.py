@@ -314,15 +314,23 @@ def _write_table(table: np.ndarray, path: Path) -> None:
         raise
 
 
-def write_embeddings_file(folder: Path, path: Path | None = None) -> Path:
+def _table_current(path: Path, values: int) -> bool:
+    """Whether the fp16 table file at ``path`` is there with ``values`` entries."""
+    return path.is_file() and path.stat().st_size == values * 2
+
+
+def write_embeddings_file(folder: Path, path: Path | None = None, *, if_stale: bool = False) -> Path:
     """Write the token-embedding table of ``folder/model.safetensors`` as fp16 rows to
     ``path`` (default: :data:`EMBEDDINGS_FILE` in ``folder``), atomically: the same bytes
-    :func:`file_word_embeddings` writes from the loaded model."""
+    :func:`file_word_embeddings` writes from the loaded model. ``if_stale``: only when the
+    file is missing or of another size (the table is then not read)."""
     from safetensors import safe_open
 
     path = Path(path) if path is not None else Path(folder) / EMBEDDINGS_FILE
     with safe_open(str(Path(folder) / "model.safetensors"), framework="np") as f:
         key = next(k for k in f.keys() if k.endswith("embeddings.word_embeddings.weight"))
+        if if_stale and _table_current(path, int(np.prod(f.get_slice(key).get_shape()))):
+            return path
         table = f.get_tensor(key)
     _write_table(table, path)
     return path
@@ -339,7 +347,7 @@ def file_word_embeddings(model, path: Path) -> None:
     path = Path(path)
     cls = _file_embedding_class()
     try:
-        if not path.is_file() or path.stat().st_size != num * dim * 2:
+        if not _table_current(path, num * dim):
             _write_table(emb.weight.detach().cpu().numpy(), path)
         lookup = cls(path, num, dim, emb.padding_idx)
     except OSError as exc:

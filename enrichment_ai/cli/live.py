@@ -77,17 +77,22 @@ class SampleRun:
         if self._redis is not None:
             self._redis.close()
 
+    def _client(self):
+        """This run's Redis client (the broker's server), opened on first use."""
+        if self._redis is None:
+            from enrichment_ai.embedded import redis_client
+
+            self._redis = redis_client(self.settings.redis_url)
+        return self._redis
+
     def _on_their_way(self) -> set[str]:
         """Message ids whose events the worker has not finished (their pending markers,
         set by ``enqueue_analyses`` and cleared when the batch is done); empty if Redis
         cannot say."""
-        from enrichment_ai.embedded import redis_client
         from workers import markers
 
         try:
-            if self._redis is None:
-                self._redis = redis_client(self.settings.redis_url)
-            return set(markers.pending_holders(self._redis, [str(i) for i in self.ids]))
+            return set(markers.pending_holders(self._client(), [str(i) for i in self.ids]))
         except Exception:  # noqa: BLE001 - fall back to the rows alone
             return set()
 
@@ -153,13 +158,8 @@ class SampleRun:
     def alerts(self) -> list[str]:
         """Moderation alerts in the sample servers' streams, formatted."""
         from enrichment_ai import alerts
-        from enrichment_ai.embedded import redis_client
 
-        client = redis_client(self.settings.redis_url)
-        try:
-            return [alerts.format_alert(f) for sid in self.servers for _i, f in alerts.read(client, sid)]
-        finally:
-            client.close()
+        return [alerts.format_alert(f) for sid in self.servers for _i, f in alerts.read(self._client(), sid)]
 
     def summaries(self) -> list[dict]:
         from enrichment_ai.db import views

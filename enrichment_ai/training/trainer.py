@@ -92,10 +92,9 @@ def selection_score(scores: dict[str, float]) -> float:
     return float(np.mean([np.mean(v) for v in groups.values()]))
 
 
-def _features(encoder, cfg: TrainConfig, split_layer: int, log, removed: dict[str, int] | None = None):
+def _features(encoder, cfg: TrainConfig, split_layer: int, log, removed: dict[str, int]):
     """Cached frozen features for every task split and the topic data; ``removed`` gets,
     per head and training set, the rows left out because their text is in a val set."""
-    removed = {} if removed is None else removed
     from tqdm import tqdm
 
     from enrichment_ai.training.features import compute_features
@@ -112,13 +111,15 @@ def _features(encoder, cfg: TrainConfig, split_layer: int, log, removed: dict[st
     # head's training rows: UMSAB's English train is 1,430 rows of TweetEval's sentiment val
     # (labels identical) and 409 of its train, so the multilingual artifact trained on 71.5 %
     # of the val set it was selected and reported on (found in review, 2026-12-07).
-    val_keys = {task: {text_key(t) for t in load_task(cfg.data_dir, task, "val").texts} for task in TASKS}
-    for n in extra:
-        val_keys[EXTRA_SETS[n][0]].update(text_key(t) for t in load_extra(cfg.data_dir, n, "val", cfg.seed).texts)
+    vals = {task: load_task(cfg.data_dir, task, "val") for task in TASKS}
+    extra_vals = {n: load_extra(cfg.data_dir, n, "val", cfg.seed) for n in extra}
+    val_keys = {task: {text_key(t) for t in data.texts} for task, data in vals.items()}
+    for data in extra_vals.values():
+        val_keys[data.task].update(text_key(t) for t in data.texts)
     out: dict[tuple[str, str], tuple] = {}
     for split in ("train", "val"):
         for task in TASKS:
-            data = load_task(cfg.data_dir, task, split)
+            data = load_task(cfg.data_dir, task, split) if split == "train" else vals[task]
             if split == "train":
                 # one training set per head: TweetEval (sampled) + the extra sets of that head
                 named = [("tweeteval", sample(data, cfg.max_per_task, cfg.seed))]
@@ -135,8 +136,7 @@ def _features(encoder, cfg: TrainConfig, split_layer: int, log, removed: dict[st
             else:
                 out[(task, split)] = (data, encode(data, f"{task}/{split}"))
         if split == "val":
-            for name in extra:
-                data = load_extra(cfg.data_dir, name, split, cfg.seed)
+            for name, data in extra_vals.items():
                 out[(data.task, f"val/{name}")] = (data, encode(data, f"{name}/{split}"))
     for split in ("train", "validation"):
         per_lang = [load_topics(cfg.data_dir, split, lang) for lang in (TOPIC_LANGS if cfg.multilingual else ("en",))]
